@@ -1,0 +1,181 @@
+//! Assembling the relay: connect to Redis, derive keys, start the
+//! notification hub and the reaper, and serve HTTP. `start` is used by the
+//! binary and by the integration tests alike (bound to port 0 there).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpServer};
+
+use crate::auth::Keys;
+use crate::config::{Config, ConfigError, Settings};
+use crate::http::{self, StreamRegistry};
+use crate::model::{Queue, Source};
+use crate::notify::Notifier;
+use crate::store::Store;
+
+/// How long a node trusts its in-memory copy of a source or queue record.
+/// Deletion is still exact: the engine refuses writes to deleted sources
+/// and queues whatever the cache says.
+pub const RECORD_TTL: Duration = Duration::from_secs(2);
+
+/// A tiny TTL map for catalog records read on every hot-path request.
+pub struct TtlCache<T> {
+    map: Mutex<HashMap<String, (Instant, Arc<T>)>>,
+}
+
+impl<T> Default for TtlCache<T> {
+    fn default() -> Self {
+        TtlCache {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> TtlCache<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Arc<T>)>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, k: &str) -> Option<Arc<T>> {
+        let m = self.lock();
+        m.get(k)
+            .filter(|(t, _)| t.elapsed() < RECORD_TTL)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub fn put(&self, k: &str, v: Arc<T>) {
+        let mut m = self.lock();
+        if m.len() > 10_000 {
+            m.retain(|_, (t, _)| t.elapsed() < RECORD_TTL);
+        }
+        m.insert(k.to_string(), (Instant::now(), v));
+    }
+
+    pub fn forget(&self, k: &str) {
+        self.lock().remove(k);
+    }
+}
+
+/// Everything a request handler needs.
+pub struct AppState {
+    pub store: Store,
+    pub notifier: Notifier,
+    pub keys: Keys,
+    pub settings: Settings,
+    /// ingest key -> source
+    pub sources: TtlCache<Source>,
+    /// queue id -> queue
+    pub queues: TtlCache<Queue>,
+    pub streams: StreamRegistry,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot bind {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("redis: {0}")]
+    Redis(String),
+}
+
+/// A running relay.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: web::Data<AppState>,
+    pub handle: actix_web::dev::ServerHandle,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+async fn connect(settings: &Settings) -> Store {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match Store::connect(&settings.redis_url, settings.redis_pool_size).await {
+            Ok(s) => return s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reach redis yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Start the relay; waits for Redis to be reachable first.
+pub async fn start(cfg: &Config) -> Result<Running, StartError> {
+    crate::metrics::install();
+    let mut settings = cfg.validate()?;
+    if settings.admin_token.is_none() {
+        tracing::warn!("HOOKBAY_ADMIN_TOKEN is not set: the operator API (/v1/tenants) is disabled");
+    }
+    let store = connect(&settings).await;
+    let secret = match &settings.secret_key {
+        Some(k) => k.clone(),
+        None => {
+            let fresh = format!("{}{}", crate::ids::ingest_key(), crate::ids::ingest_key());
+            let k = store
+                .secret_key(&fresh)
+                .await
+                .map_err(|e| StartError::Redis(e.to_string()))?;
+            tracing::warn!(
+                "HOOKBAY_SECRET_KEY is not set: using a key generated once and kept in Redis; \
+                 set it explicitly in production"
+            );
+            k
+        }
+    };
+    let keys = Keys::new(&secret, settings.admin_token.as_deref());
+    let notifier = Notifier::start(store.client().clone());
+
+    let listener = std::net::TcpListener::bind(settings.listen)
+        .map_err(|e| StartError::Bind(settings.listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(settings.listen, e))?;
+    if cfg.public_url.is_none() {
+        settings.public_url = format!("http://{addr}");
+    }
+    let workers = settings.workers;
+    let reap_every = settings.reap_interval;
+    let state = web::Data::new(AppState {
+        store,
+        notifier,
+        keys,
+        settings,
+        sources: TtlCache::default(),
+        queues: TtlCache::default(),
+        streams: StreamRegistry::default(),
+    });
+    crate::reaper::spawn(state.store.clone(), reap_every);
+
+    let data = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(http::query_config())
+            .configure(http::routes)
+    })
+    .workers(workers)
+    .shutdown_timeout(5)
+    .listen(listener)
+    .map_err(|e| StartError::Bind(addr, e))?
+    .run();
+    let handle = server.handle();
+    let server = tokio::spawn(server);
+    tracing::info!(%addr, public_url = %state.settings.public_url, "hookbay relay listening");
+    Ok(Running {
+        addr,
+        state,
+        handle,
+        server,
+    })
+}

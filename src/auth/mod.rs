@@ -1,0 +1,49 @@
+//! Credentials: the operator's admin token, tenant JWTs with scopes, and the
+//! signed lease tokens carried by ack/nack/reject/extend URLs. Signing keys
+//! are derived from one secret so each kind of token has its own key.
+
+mod lease;
+mod tenant;
+
+pub use lease::LeaseToken;
+pub use tenant::Claims;
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Keys derived from `HOOKBAY_SECRET_KEY`.
+pub struct Keys {
+    jwt_enc: jsonwebtoken::EncodingKey,
+    jwt_dec: jsonwebtoken::DecodingKey,
+    lease: Vec<u8>,
+    admin_digest: Option<[u8; 32]>,
+}
+
+fn derive(secret: &str, purpose: &str) -> Vec<u8> {
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("hmac takes any key");
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+impl Keys {
+    pub fn new(secret: &str, admin_token: Option<&str>) -> Keys {
+        let jwt = derive(secret, "hookbay/jwt/v1");
+        Keys {
+            jwt_enc: jsonwebtoken::EncodingKey::from_secret(&jwt),
+            jwt_dec: jsonwebtoken::DecodingKey::from_secret(&jwt),
+            lease: derive(secret, "hookbay/lease/v1"),
+            admin_digest: admin_token.map(|t| Sha256::digest(t.as_bytes()).into()),
+        }
+    }
+
+    /// Constant-time check of the operator credential.
+    pub fn is_admin(&self, presented: &str) -> bool {
+        match &self.admin_digest {
+            Some(d) => Sha256::digest(presented.as_bytes()).ct_eq(d).into(),
+            None => false,
+        }
+    }
+}

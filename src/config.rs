@@ -1,0 +1,175 @@
+//! Relay configuration: defaults, overridden by `HOOKBAY_*` environment
+//! variables or command-line flags, validated once at start-up so a bad value
+//! stops the relay with a clear message instead of failing at first use.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Everything `hookbay serve` needs. Each field can be given as a flag or
+/// as the environment variable named next to it.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "HOOKBAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// Public base URL of this relay, used to build ingest URLs and the
+    /// ack/nack/reject/extend URLs. Default: derived from the listen address.
+    #[arg(long, env = "HOOKBAY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Redis URL (`redis://host:port/db`, `rediss://…`).
+    #[arg(long, env = "HOOKBAY_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+
+    /// Number of multiplexed Redis connections this node opens for commands
+    /// (plus one for notifications). Consumers never hold one while waiting.
+    #[arg(long, env = "HOOKBAY_REDIS_POOL_SIZE", default_value_t = 4)]
+    pub redis_pool_size: usize,
+
+    /// Operator credential for `/v1/tenants` (at least 16 characters).
+    /// Unset: the operator API answers 401 and a warning is logged.
+    #[arg(long, env = "HOOKBAY_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Key that signs tenant tokens and lease tokens; every node of a
+    /// deployment must share it. Unset: one is generated once and kept in
+    /// Redis (a warning says so).
+    #[arg(long, env = "HOOKBAY_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, env = "HOOKBAY_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "HOOKBAY_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+
+    /// HTTP worker threads (default: number of CPUs).
+    #[arg(long, env = "HOOKBAY_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Upper bound for one ingest's Redis write, in milliseconds; past it the
+    /// provider gets 503 + Retry-After instead of waiting.
+    #[arg(long, env = "HOOKBAY_INGEST_TIMEOUT_MS", default_value_t = 800)]
+    pub ingest_timeout_ms: u64,
+
+    /// Seconds between the background reaper's passes (due redeliveries,
+    /// expired leases, retention).
+    #[arg(long, env = "HOOKBAY_REAP_INTERVAL_MS", default_value_t = 500)]
+    pub reap_interval_ms: u64,
+}
+
+/// A configuration value that cannot work.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// The validated, ready-to-use form of [`Config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// Public base URL without a trailing slash.
+    pub public_url: String,
+    pub redis_url: String,
+    pub redis_pool_size: usize,
+    pub admin_token: Option<String>,
+    pub secret_key: Option<String>,
+    pub workers: usize,
+    pub ingest_timeout: Duration,
+    pub reap_interval: Duration,
+}
+
+impl Config {
+    /// A config with every default, for tests and embedding.
+    pub fn for_redis(redis_url: &str) -> Self {
+        Config {
+            listen: "127.0.0.1:0".into(),
+            public_url: None,
+            redis_url: redis_url.into(),
+            redis_pool_size: 4,
+            admin_token: None,
+            secret_key: None,
+            log: "info".into(),
+            log_format: "text".into(),
+            workers: Some(2),
+            ingest_timeout_ms: 800,
+            reap_interval_ms: 500,
+        }
+    }
+
+    /// Check every value and derive the defaults that depend on others.
+    pub fn validate(&self) -> Result<Settings, ConfigError> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            ConfigError(format!(
+                "HOOKBAY_LISTEN must be host:port like 127.0.0.1:8080, got {:?}",
+                self.listen
+            ))
+        })?;
+        let public_url = match &self.public_url {
+            Some(u) => {
+                let parsed = url::Url::parse(u).map_err(|e| {
+                    ConfigError(format!("HOOKBAY_PUBLIC_URL is not a URL ({e}): {u:?}"))
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(ConfigError("HOOKBAY_PUBLIC_URL must be http(s)".into()));
+                }
+                u.trim_end_matches('/').to_string()
+            }
+            None => format!("http://{listen}"),
+        };
+        if !(self.redis_url.starts_with("redis://")
+            || self.redis_url.starts_with("rediss://")
+            || self.redis_url.starts_with("unix://"))
+        {
+            return Err(ConfigError(
+                "HOOKBAY_REDIS_URL must start with redis://, rediss:// or unix://".into(),
+            ));
+        }
+        if !(1..=64).contains(&self.redis_pool_size) {
+            return Err(ConfigError("HOOKBAY_REDIS_POOL_SIZE must be 1..=64".into()));
+        }
+        if let Some(t) = &self.admin_token {
+            if t.len() < 16 {
+                return Err(ConfigError(
+                    "HOOKBAY_ADMIN_TOKEN must be at least 16 characters".into(),
+                ));
+            }
+        }
+        if let Some(k) = &self.secret_key {
+            if k.len() < 32 {
+                return Err(ConfigError(
+                    "HOOKBAY_SECRET_KEY must be at least 32 characters".into(),
+                ));
+            }
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError("HOOKBAY_LOG_FORMAT must be text or json".into()));
+        }
+        if !(50..=30_000).contains(&self.ingest_timeout_ms) {
+            return Err(ConfigError("HOOKBAY_INGEST_TIMEOUT_MS must be 50..=30000".into()));
+        }
+        if !(50..=60_000).contains(&self.reap_interval_ms) {
+            return Err(ConfigError("HOOKBAY_REAP_INTERVAL_MS must be 50..=60000".into()));
+        }
+        let workers = self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        });
+        Ok(Settings {
+            listen,
+            public_url,
+            redis_url: self.redis_url.clone(),
+            redis_pool_size: self.redis_pool_size,
+            admin_token: self.admin_token.clone(),
+            secret_key: self.secret_key.clone(),
+            workers: workers.max(1),
+            ingest_timeout: Duration::from_millis(self.ingest_timeout_ms),
+            reap_interval: Duration::from_millis(self.reap_interval_ms),
+        })
+    }
+}

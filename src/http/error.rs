@@ -1,0 +1,129 @@
+//! API errors as RFC 9457 `application/problem+json`. Each variant has a
+//! stable `code` clients can switch on; details never carry secrets.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing, invalid or expired credentials")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no such resource")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the body is larger than this source accepts ({0} bytes)")]
+    TooLarge(u64),
+    #[error("storage is unavailable; retry shortly")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    code: &'a str,
+}
+
+impl ApiError {
+    fn code_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => ("invalid_request", "Invalid request"),
+            ApiError::Unauthorized => ("unauthorized", "Unauthorized"),
+            ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
+            ApiError::NotFound => ("not_found", "Not found"),
+            ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::TooLarge(_) => ("payload_too_large", "Payload too large"),
+            ApiError::Unavailable => ("unavailable", "Service unavailable"),
+            ApiError::Internal => ("internal", "Internal error"),
+        }
+    }
+
+    pub fn bad(msg: impl Into<String>) -> ApiError {
+        ApiError::BadRequest(msg.into())
+    }
+}
+
+/// Build a problem+json response (also used for handler-less errors).
+pub fn problem(status: StatusCode, code: &str, title: &str, detail: &str) -> HttpResponse {
+    let body = Problem {
+        kind: format!("urn:hookbay:problem:{code}"),
+        title,
+        status: status.as_u16(),
+        detail: detail.to_string(),
+        code,
+    };
+    let mut r = HttpResponse::build(status);
+    r.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.insert_header((header::RETRY_AFTER, "1"));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        r.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+    }
+    r.body(serde_json::to_string(&body).unwrap_or_default())
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, title) = self.code_title();
+        problem(self.status_code(), code, title, &self.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => {
+                tracing::warn!(error = %m, "redis unavailable");
+                ApiError::Unavailable
+            }
+            StoreError::Corrupt(m) => {
+                tracing::error!(error = %m, "corrupt stored data");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+/// Parse a JSON request body strictly; an empty body counts as `{}` when
+/// `empty_ok`.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    empty_ok: bool,
+) -> Result<T, ApiError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        if !empty_ok {
+            return Err(ApiError::bad("a JSON body is required"));
+        }
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
+}

@@ -1,0 +1,222 @@
+//! `POST|PUT|PATCH /in/{ingestKey}[/{path}]`: verify, store, then answer.
+//! A 2xx is sent only after the message and its fan-out are in Redis.
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+
+use super::error::ApiError;
+use super::Data;
+use crate::ids;
+use crate::metrics;
+use crate::model::{Source, DEDUPE_WINDOW_SECS};
+use crate::store::{IngestOutcome, NewMessage};
+use crate::verify::Delivery;
+
+/// Hop-by-hop and proxy headers that describe the connection, not the
+/// delivery; they are not stored.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
+async fn source_for_key(state: &Data, key: &str) -> Result<Arc<Source>, ApiError> {
+    if key.len() != 43 {
+        return Err(ApiError::NotFound);
+    }
+    if let Some(s) = state.sources.get(key) {
+        return Ok(s);
+    }
+    let lookup = tokio::time::timeout(
+        state.settings.ingest_timeout,
+        state.store.source_by_ingest_key(key),
+    )
+    .await
+    .map_err(|_| ApiError::Unavailable)??;
+    let s = Arc::new(lookup.ok_or(ApiError::NotFound)?);
+    state.sources.put(key, s.clone());
+    Ok(s)
+}
+
+async fn read_body(mut payload: web::Payload, limit: u64) -> Result<bytes::Bytes, ApiError> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad(format!("cannot read body: {e}")))?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(ApiError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn strip_param(query: &str, name: &str) -> String {
+    query
+        .split('&')
+        .filter(|p| {
+            let k = p.split('=').next().unwrap_or("");
+            k != name && !p.is_empty()
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn dedupe_key(src: &Source, headers: &[(String, String)], body: &[u8]) -> Option<String> {
+    let d = src.dedupe.as_ref()?;
+    if let Some(h) = &d.header {
+        return headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(h))
+            .map(|(_, v)| v.clone());
+    }
+    let ptr = d.json_pointer.as_ref()?;
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match v.pointer(ptr)? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+pub async fn ingest(
+    state: Data,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let key = req.match_info().get("key").unwrap_or_default();
+    let src = match source_for_key(&state, key).await {
+        Ok(s) => s,
+        Err(e) => {
+            metrics::ingest(if matches!(e, ApiError::NotFound) {
+                "not_found"
+            } else {
+                "unavailable"
+            });
+            return Err(e);
+        }
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > src.max_body_bytes) {
+        metrics::ingest("too_large");
+        return Err(ApiError::TooLarge(src.max_body_bytes));
+    }
+    let body = read_body(payload, src.max_body_bytes).await.inspect_err(|e| {
+        if matches!(e, ApiError::TooLarge(_)) {
+            metrics::ingest("too_large");
+        }
+    })?;
+
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter(|(n, _)| !HOP_BY_HOP.contains(&n.as_str()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut query = req.query_string().to_string();
+    let verdict = src
+        .verification
+        .verify(&Delivery {
+            headers: &headers,
+            query: &query,
+            body: &body,
+        })
+        .map_err(|e| {
+            metrics::ingest("unauthorized");
+            tracing::info!(source = %src.id, reason = e.label(), "ingest verification failed");
+            ApiError::Unauthorized
+        })?;
+    if let Some(p) = verdict.strip_query_param {
+        query = strip_param(&query, p);
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let dedupe = dedupe_key(&src, &headers, &body);
+    let msg = NewMessage {
+        method: req.method().as_str(),
+        path: req.match_info().get("tail").unwrap_or_default(),
+        query: &query,
+        headers: &headers,
+        content_type: content_type.as_deref(),
+        body: &body,
+        verified: verdict.verified,
+        scheme: verdict.scheme,
+        dedupe_key: dedupe.as_deref(),
+        dedupe_window_secs: src
+            .dedupe
+            .as_ref()
+            .and_then(|d| d.window_seconds)
+            .unwrap_or(DEDUPE_WINDOW_SECS),
+    };
+    let outcome = tokio::time::timeout(state.settings.ingest_timeout, state.store.ingest(&src.id, &msg))
+        .await
+        .map_err(|_| {
+            metrics::redis_error();
+            ApiError::Unavailable
+        })
+        .and_then(|r| r.map_err(ApiError::from))
+        .inspect_err(|_| metrics::ingest("unavailable"))?;
+    let (stream_id, duplicate) = match outcome {
+        IngestOutcome::Stored { stream_id, .. } => (stream_id, false),
+        IngestOutcome::Duplicate { stream_id } => (stream_id, true),
+        IngestOutcome::SourceGone => {
+            state.sources.forget(key);
+            metrics::ingest("not_found");
+            return Err(ApiError::NotFound);
+        }
+    };
+    metrics::ingest(if duplicate { "duplicate" } else { "stored" });
+    let id = ids::message_id(&src.id, &stream_id);
+    let mut resp = match &src.response {
+        Some(r) => {
+            let mut b = HttpResponse::build(
+                actix_web::http::StatusCode::from_u16(r.status).unwrap_or(actix_web::http::StatusCode::OK),
+            );
+            b.content_type(r.content_type.as_deref().unwrap_or("text/plain; charset=utf-8"));
+            b.insert_header(("X-Hookbay-Message-Id", id.as_str()));
+            b.body(r.body.clone())
+        }
+        None => HttpResponse::Accepted()
+            .insert_header(("X-Hookbay-Message-Id", id.as_str()))
+            .json(serde_json::json!({ "id": id, "duplicate": duplicate })),
+    };
+    if duplicate {
+        resp.headers_mut().insert(
+            header::HeaderName::from_static("x-hookbay-duplicate"),
+            header::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_param;
+
+    #[test]
+    fn strips_only_the_named_param() {
+        assert_eq!(strip_param("a=1&token=s&b=2", "token"), "a=1&b=2");
+        assert_eq!(strip_param("token=s", "token"), "");
+        assert_eq!(strip_param("tokens=1", "token"), "tokens=1");
+    }
+}

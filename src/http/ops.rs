@@ -1,0 +1,261 @@
+//! Operations: dead letters, replay, message history and single messages.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::auth::Principal;
+use super::error::{parse_json, ApiError};
+use super::{meta, page_limit, tenant_queue, tenant_source, Data};
+use crate::ids;
+use crate::model::{rfc3339_ms, DeliveryState, Scope, StoredMessage};
+use crate::store::ReplaySelector;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeadLetter {
+    message_id: String,
+    reason: Option<String>,
+    dead_at: Option<String>,
+    attempts: u32,
+    history: Vec<crate::model::Attempt>,
+}
+
+pub async fn dead_letters(
+    state: Data,
+    who: Principal,
+    path: web::Path<String>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let c = who.tenant(&[Scope::Read, Scope::Replay])?;
+    let queue = tenant_queue(&state, c, &path).await?;
+    let limit = page_limit(q.limit, 100, 1000)?;
+    let offset: u64 = match &q.cursor {
+        None => 0,
+        Some(s) => s.parse().map_err(|_| ApiError::bad("invalid cursor"))?,
+    };
+    let page = state
+        .store
+        .dead_letters(&queue.source_id, &queue.id, offset, limit)
+        .await?;
+    let next = (page.len() as u64 == limit).then(|| (offset + limit).to_string());
+    let items: Vec<DeadLetter> = page
+        .into_iter()
+        .map(|(sid, st)| DeadLetter {
+            message_id: ids::message_id(&queue.source_id, &sid),
+            reason: st.dead_reason,
+            dead_at: st.dead_at,
+            attempts: st.attempts,
+            history: st.history,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "nextCursor": next })))
+}
+
+/// A point in time: RFC 3339 text or milliseconds since the epoch.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Instant {
+    Millis(i64),
+    Text(String),
+}
+
+impl Instant {
+    fn ms(&self) -> Result<i64, ApiError> {
+        match self {
+            Instant::Millis(m) if *m >= 0 => Ok(*m),
+            Instant::Millis(_) => Err(ApiError::bad("times must not be negative")),
+            Instant::Text(t) => chrono::DateTime::parse_from_rfc3339(t)
+                .map(|d| d.timestamp_millis().max(0))
+                .map_err(|_| ApiError::bad(format!("not an RFC 3339 time: {t:?}"))),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ReplayBody {
+    message_ids: Option<Vec<String>>,
+    from: Option<Instant>,
+    to: Option<Instant>,
+    dead_letters: Option<bool>,
+}
+
+pub async fn replay(
+    state: Data,
+    who: Principal,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let c = who.tenant(&[Scope::Replay])?;
+    let b: ReplayBody = parse_json(&body, false)?;
+    let queue = tenant_queue(&state, c, &path).await?;
+    let sel = match (&b.message_ids, &b.from, &b.to, b.dead_letters) {
+        (Some(ids_), None, None, None) => {
+            if ids_.is_empty() || ids_.len() > 1000 {
+                return Err(ApiError::bad("messageIds must list 1..=1000 ids"));
+            }
+            let mut sids = vec![];
+            for (i, id) in ids_.iter().enumerate() {
+                let (src, sid) = ids::parse_message_id(id)
+                    .ok_or_else(|| ApiError::bad(format!("messageIds[{i}] is not a message id")))?;
+                if src == queue.source_id {
+                    sids.push(sid);
+                }
+            }
+            ReplaySelector::Ids(sids)
+        }
+        (None, Some(f), Some(t), None) => {
+            let (from_ms, to_ms) = (f.ms()?, t.ms()?);
+            if from_ms > to_ms {
+                return Err(ApiError::bad("from must not be after to"));
+            }
+            ReplaySelector::Range { from_ms, to_ms }
+        }
+        (None, None, None, Some(true)) => ReplaySelector::DeadLetters,
+        _ => {
+            return Err(ApiError::bad(
+                "give exactly one of: messageIds, from+to, or deadLetters: true",
+            ))
+        }
+    };
+    let n = match &sel {
+        ReplaySelector::Ids(v) if v.is_empty() => 0,
+        _ => state
+            .store
+            .replay(&queue.source_id, &queue.id, &sel)
+            .await?
+            .ok_or(ApiError::NotFound)?,
+    };
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "replayed": n })))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageSummary<'a> {
+    id: String,
+    source_id: &'a str,
+    received_at: String,
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
+    content_type: Option<&'a str>,
+    size: usize,
+    verified: bool,
+    verification: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dedupe_key: Option<&'a str>,
+}
+
+fn summary<'a>(source_id: &'a str, m: &'a StoredMessage) -> MessageSummary<'a> {
+    MessageSummary {
+        id: ids::message_id(source_id, &m.stream_id),
+        source_id,
+        received_at: rfc3339_ms(m.received_at_ms),
+        method: &m.method,
+        path: &m.path,
+        query: &m.query,
+        content_type: m.content_type.as_deref(),
+        size: m.body.len(),
+        verified: m.verified,
+        verification: &m.scheme,
+        dedupe_key: m.dedupe_key.as_deref(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+fn time_param(v: &Option<String>, default: i64) -> Result<i64, ApiError> {
+    match v {
+        None => Ok(default),
+        Some(t) => match t.parse::<i64>() {
+            Ok(ms) => Instant::Millis(ms).ms(),
+            Err(_) => Instant::Text(t.clone()).ms(),
+        },
+    }
+}
+
+pub async fn history(
+    state: Data,
+    who: Principal,
+    path: web::Path<String>,
+    q: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let c = who.tenant(&[Scope::Read])?;
+    let src = tenant_source(&state, c, &path).await?;
+    let limit = page_limit(q.limit, 100, 1000)?;
+    let from = time_param(&q.from, 0)?;
+    let to = time_param(&q.to, i64::MAX / 4)?;
+    let before = match &q.cursor {
+        None => None,
+        Some(cur) => match ids::parse_message_id(cur) {
+            Some((s, sid)) if s == src.id => Some(sid),
+            _ => return Err(ApiError::bad("invalid cursor")),
+        },
+    };
+    let msgs = state
+        .store
+        .history(&src.id, from, to, before.as_deref(), limit as usize)
+        .await?;
+    let next = (msgs.len() as u64 == limit)
+        .then(|| msgs.last().map(|m| ids::message_id(&src.id, &m.stream_id)))
+        .flatten();
+    let items: Vec<MessageSummary> = msgs.iter().map(|m| summary(&src.id, m)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "nextCursor": next })))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueDelivery {
+    queue_id: String,
+    #[serde(flatten)]
+    state: DeliveryState,
+}
+
+pub async fn message(
+    state: Data,
+    who: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let c = who.tenant(&[Scope::Read])?;
+    let (source_id, sid) = ids::parse_message_id(&path).ok_or(ApiError::NotFound)?;
+    let src = tenant_source(&state, c, &source_id).await?;
+    let m = state
+        .store
+        .message(&src.id, &sid)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut deliveries = vec![];
+    for q in state.store.source_queue_ids(&src.id).await? {
+        if !c.allows_queue(&q) {
+            continue;
+        }
+        if let Some(st) = state.store.delivery_state(&src.id, &q, &sid).await? {
+            deliveries.push(QueueDelivery {
+                queue_id: q,
+                state: st,
+            });
+        }
+    }
+    let (payload, encoding) = meta::payload(&m.body);
+    let headers: Vec<[&str; 2]> = m.headers.iter().map(|(n, v)| [n.as_str(), v.as_str()]).collect();
+    let mut v = serde_json::to_value(summary(&src.id, &m)).map_err(|_| ApiError::Internal)?;
+    v["headers"] = serde_json::json!(headers);
+    v["payload"] = serde_json::json!(payload);
+    v["encoding"] = serde_json::json!(encoding);
+    v["deliveries"] = serde_json::to_value(deliveries).map_err(|_| ApiError::Internal)?;
+    Ok(HttpResponse::Ok().json(v))
+}

@@ -1,0 +1,146 @@
+//! Queue management (tenant `manage`; `read` may list and get with counts).
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::auth::Principal;
+use super::error::{parse_json, ApiError};
+use super::{tenant_queue, tenant_source, Data};
+use crate::app::AppState;
+use crate::ids;
+use crate::model::{now_rfc3339, validate_policy, Backoff, Queue, QueueCounts, Scope};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateQueue {
+    source_id: String,
+    name: String,
+    lease_seconds: Option<u64>,
+    max_attempts: Option<u32>,
+    backoff: Option<Backoff>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PatchQueue {
+    name: Option<String>,
+    lease_seconds: Option<u64>,
+    max_attempts: Option<u32>,
+    backoff: Option<Backoff>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueView<'a> {
+    #[serde(flatten)]
+    queue: &'a Queue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counts: Option<QueueCounts>,
+}
+
+fn check(q: &Queue) -> Result<(), ApiError> {
+    let name = q.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::bad("name must be 1..=100 characters"));
+    }
+    validate_policy(q.lease_seconds, q.max_attempts, &q.backoff).map_err(ApiError::bad)
+}
+
+pub async fn create(state: Data, who: Principal, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let c = who.tenant(&[Scope::Manage])?;
+    let b: CreateQueue = parse_json(&body, false)?;
+    let src = tenant_source(&state, c, &b.source_id).await?;
+    let q = Queue {
+        id: ids::queue_id(),
+        tenant_id: c.sub.clone(),
+        source_id: src.id,
+        name: b.name.trim().to_string(),
+        lease_seconds: b.lease_seconds.unwrap_or(30),
+        max_attempts: b.max_attempts.unwrap_or(5),
+        backoff: b.backoff.unwrap_or_default(),
+        created_at: now_rfc3339(),
+    };
+    check(&q)?;
+    state.store.create_queue(&q).await?;
+    Ok(HttpResponse::Created().json(QueueView {
+        queue: &q,
+        counts: None,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListQuery {
+    source_id: Option<String>,
+}
+
+pub async fn list(
+    state: Data,
+    who: Principal,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let c = who.tenant(&[Scope::Manage, Scope::Read])?;
+    let items: Vec<Queue> = state
+        .store
+        .queues(&c.sub)
+        .await?
+        .into_iter()
+        .filter(|x| c.allows_queue(&x.id))
+        .filter(|x| q.source_id.as_ref().is_none_or(|s| *s == x.source_id))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+async fn with_counts(state: &AppState, q: Arc<Queue>) -> Result<HttpResponse, ApiError> {
+    let counts = state.store.queue_counts(&q.source_id, &q.id).await?;
+    Ok(HttpResponse::Ok().json(QueueView {
+        queue: &q,
+        counts: Some(counts),
+    }))
+}
+
+pub async fn get(state: Data, who: Principal, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let c = who.tenant(&[Scope::Manage, Scope::Read])?;
+    let q = tenant_queue(&state, c, &path).await?;
+    with_counts(&state, q).await
+}
+
+pub async fn patch(
+    state: Data,
+    who: Principal,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let c = who.tenant(&[Scope::Manage])?;
+    let p: PatchQueue = parse_json(&body, false)?;
+    // read through the cache-free path: a PATCH must start from the truth
+    state.queues.forget(&path);
+    let mut q = (*tenant_queue(&state, c, &path).await?).clone();
+    if let Some(n) = p.name {
+        q.name = n.trim().to_string();
+    }
+    if let Some(l) = p.lease_seconds {
+        q.lease_seconds = l;
+    }
+    if let Some(m) = p.max_attempts {
+        q.max_attempts = m;
+    }
+    if let Some(b) = p.backoff {
+        q.backoff = b;
+    }
+    check(&q)?;
+    state.store.update_queue(&q).await?;
+    let q = Arc::new(q);
+    state.queues.put(&q.id, q.clone());
+    with_counts(&state, q).await
+}
+
+pub async fn delete(state: Data, who: Principal, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let c = who.tenant(&[Scope::Manage])?;
+    let q = tenant_queue(&state, c, &path).await?;
+    state.store.delete_queue(&q).await?;
+    state.queues.forget(&q.id);
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,206 @@
+//! Source management (tenant `manage` scope; `read` may list and get).
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::auth::Principal;
+use super::error::{parse_json, ApiError};
+use super::{tenant_source, Data};
+use crate::app::AppState;
+use crate::ids;
+use crate::model::{
+    now_rfc3339, CustomResponse, Dedupe, Source, DEFAULT_MAX_BODY, DEFAULT_RETENTION_HOURS,
+    MAX_MAX_BODY, MAX_RETENTION_HOURS,
+};
+use crate::model::Scope;
+use crate::verify::Verification;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateSource {
+    name: String,
+    verification: Verification,
+    max_body_bytes: Option<u64>,
+    retention_hours: Option<u32>,
+    dedupe: Option<Dedupe>,
+    response: Option<CustomResponse>,
+}
+
+/// PATCH body: absent = unchanged; `null` clears the optional ones.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PatchSource {
+    name: Option<String>,
+    verification: Option<Verification>,
+    max_body_bytes: Option<u64>,
+    retention_hours: Option<u32>,
+    #[serde(default, with = "serde_with_double_option")]
+    dedupe: Option<Option<Dedupe>>,
+    #[serde(default, with = "serde_with_double_option")]
+    response: Option<Option<CustomResponse>>,
+}
+
+/// Distinguish a missing field from an explicit `null`.
+mod serde_with_double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceView {
+    id: String,
+    name: String,
+    ingest_url: String,
+    verification: Verification,
+    max_body_bytes: u64,
+    retention_hours: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dedupe: Option<Dedupe>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<CustomResponse>,
+    queues: Vec<String>,
+    created_at: String,
+}
+
+async fn view(state: &AppState, s: Source) -> Result<SourceView, ApiError> {
+    let queues = state.store.source_queue_ids(&s.id).await?;
+    Ok(SourceView {
+        ingest_url: format!("{}/in/{}", state.settings.public_url, s.ingest_key),
+        verification: s.verification.redacted(),
+        id: s.id,
+        name: s.name,
+        max_body_bytes: s.max_body_bytes,
+        retention_hours: s.retention_hours,
+        dedupe: s.dedupe,
+        response: s.response,
+        queues,
+        created_at: s.created_at,
+    })
+}
+
+fn check(s: &Source) -> Result<(), ApiError> {
+    let name = s.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::bad("name must be 1..=100 characters"));
+    }
+    s.verification.validate().map_err(ApiError::bad)?;
+    if !(1..=MAX_MAX_BODY).contains(&s.max_body_bytes) {
+        return Err(ApiError::bad(format!("maxBodyBytes must be 1..={MAX_MAX_BODY}")));
+    }
+    if !(1..=MAX_RETENTION_HOURS).contains(&s.retention_hours) {
+        return Err(ApiError::bad(format!(
+            "retentionHours must be 1..={MAX_RETENTION_HOURS}"
+        )));
+    }
+    if let Some(d) = &s.dedupe {
+        match (&d.header, &d.json_pointer) {
+            (Some(h), None) if !h.is_empty() && h.len() <= 100 => {}
+            (None, Some(p)) if p.starts_with('/') && p.len() <= 200 => {}
+            _ => {
+                return Err(ApiError::bad(
+                    "dedupe needs exactly one of header or jsonPointer (starting with /)",
+                ))
+            }
+        }
+        if d.window_seconds.is_some_and(|w| !(1..=7 * 86400).contains(&w)) {
+            return Err(ApiError::bad("dedupe.windowSeconds must be 1..=604800"));
+        }
+    }
+    if let Some(r) = &s.response {
+        if !(200..=299).contains(&r.status) {
+            return Err(ApiError::bad("response.status must be a 2xx status"));
+        }
+        if r.body.len() > 64 * 1024 {
+            return Err(ApiError::bad("response.body must be at most 64 KiB"));
+        }
+        if r
+            .content_type
+            .as_ref()
+            .is_some_and(|c| c.len() > 200 || !c.is_ascii())
+        {
+            return Err(ApiError::bad("response.contentType is not a valid media type"));
+        }
+    }
+    Ok(())
+}
+
+pub async fn create(state: Data, who: Principal, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let c = who.tenant(&[Scope::Manage])?;
+    let b: CreateSource = parse_json(&body, false)?;
+    let s = Source {
+        id: ids::source_id(),
+        tenant_id: c.sub.clone(),
+        name: b.name.trim().to_string(),
+        ingest_key: ids::ingest_key(),
+        verification: b.verification,
+        max_body_bytes: b.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
+        retention_hours: b.retention_hours.unwrap_or(DEFAULT_RETENTION_HOURS),
+        dedupe: b.dedupe,
+        response: b.response,
+        created_at: now_rfc3339(),
+    };
+    check(&s)?;
+    state.store.create_source(&s).await?;
+    Ok(HttpResponse::Created().json(view(&state, s).await?))
+}
+
+pub async fn list(state: Data, who: Principal) -> Result<HttpResponse, ApiError> {
+    let c = who.tenant(&[Scope::Manage, Scope::Read])?;
+    let mut items = vec![];
+    for s in state.store.sources(&c.sub).await? {
+        items.push(view(&state, s).await?);
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+pub async fn get(state: Data, who: Principal, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let c = who.tenant(&[Scope::Manage, Scope::Read])?;
+    let s = tenant_source(&state, c, &path).await?;
+    Ok(HttpResponse::Ok().json(view(&state, s).await?))
+}
+
+pub async fn patch(
+    state: Data,
+    who: Principal,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let c = who.tenant(&[Scope::Manage])?;
+    let p: PatchSource = parse_json(&body, false)?;
+    let mut s = tenant_source(&state, c, &path).await?;
+    if let Some(n) = p.name {
+        s.name = n.trim().to_string();
+    }
+    if let Some(v) = p.verification {
+        s.verification = v;
+    }
+    if let Some(m) = p.max_body_bytes {
+        s.max_body_bytes = m;
+    }
+    if let Some(r) = p.retention_hours {
+        s.retention_hours = r;
+    }
+    if let Some(d) = p.dedupe {
+        s.dedupe = d;
+    }
+    if let Some(r) = p.response {
+        s.response = r;
+    }
+    check(&s)?;
+    state.store.update_source(&s).await?;
+    state.sources.forget(&s.ingest_key);
+    Ok(HttpResponse::Ok().json(view(&state, s).await?))
+}
+
+pub async fn delete(state: Data, who: Principal, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let c = who.tenant(&[Scope::Manage])?;
+    let s = tenant_source(&state, c, &path).await?;
+    state.store.delete_source(&s).await?;
+    state.sources.forget(&s.ingest_key);
+    Ok(HttpResponse::NoContent().finish())
+}

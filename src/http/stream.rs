@@ -1,0 +1,200 @@
+//! `GET /v1/queues/{id}/stream`: Server-Sent Events with a prefetch window.
+//! Each stream is one task: it leases up to `prefetch` deliveries, sends
+//! them, and leases more as they settle. Settlements made on this node reach
+//! the stream at once through `StreamRegistry`; settlements made elsewhere
+//! and expired leases are found by a once-a-second check of the stream's
+//! in-flight deliveries.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, Responder};
+use actix_web_lab::sse;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::auth::{resolve, Principal};
+use super::consume::lease_ms;
+use super::error::ApiError;
+use super::{meta, tenant_queue, Data};
+use crate::app::AppState;
+use crate::model::{Queue, Scope};
+use crate::notify::FALLBACK;
+use crate::{ids, metrics};
+
+pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
+const RECHECK: Duration = Duration::from_secs(1);
+pub const MAX_PREFETCH: usize = 1000;
+
+type Key = (String, String, u64);
+
+/// Local routing of settlements to the stream that holds the lease.
+#[derive(Default)]
+pub struct StreamRegistry {
+    map: Mutex<HashMap<Key, mpsc::UnboundedSender<String>>>,
+}
+
+impl StreamRegistry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, mpsc::UnboundedSender<String>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn hold(&self, q: &str, sid: &str, g: u64, tx: &mpsc::UnboundedSender<String>) {
+        self.lock().insert((q.into(), sid.into(), g), tx.clone());
+    }
+
+    fn release(&self, q: &str, sid: &str, g: u64) {
+        self.lock().remove(&(q.to_string(), sid.to_string(), g));
+    }
+
+    /// A lease was settled on this node: free its stream's window slot.
+    pub fn settled(&self, q: &str, sid: &str, g: u64) {
+        if let Some(tx) = self.lock().remove(&(q.to_string(), sid.to_string(), g)) {
+            let _ = tx.send(sid.to_string());
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    prefetch: Option<usize>,
+    lease: Option<u64>,
+    access_token: Option<String>,
+}
+
+pub async fn stream(
+    state: Data,
+    req: HttpRequest,
+    path: web::Path<String>,
+    q: web::Query<StreamQuery>,
+) -> Result<impl Responder, ApiError> {
+    // a browser EventSource cannot send headers: accept ?access_token= too
+    let who = match &q.access_token {
+        Some(t) => resolve(&state, t)?,
+        None => {
+            use actix_web::FromRequest;
+            Principal::extract(&req).await?
+        }
+    };
+    let claims = who.tenant(&[Scope::Consume])?;
+    let prefetch = q.prefetch.unwrap_or(10);
+    if !(1..=MAX_PREFETCH).contains(&prefetch) {
+        return Err(ApiError::bad(format!("prefetch must be 1..={MAX_PREFETCH}")));
+    }
+    let lease = lease_ms(q.lease)?;
+    let queue = tenant_queue(&state, claims, &path).await?;
+    let (tx, rx) = mpsc::channel(prefetch.min(64));
+    tokio::spawn(run(state.into_inner(), queue, prefetch, lease, tx));
+    Ok(sse::Sse::from_infallible_receiver(rx).with_keep_alive(KEEP_ALIVE))
+}
+
+struct Gauge;
+impl Drop for Gauge {
+    fn drop(&mut self) {
+        metrics::sse_clients(-1.0);
+    }
+}
+
+fn event(state: &AppState, queue: &Queue, l: &crate::model::Lease) -> sse::Event {
+    let m = meta::build(state, queue, l);
+    let (payload, encoding) = meta::payload(&l.message.body);
+    let data = serde_json::json!({
+        "payload": payload,
+        "encoding": encoding,
+        "contentType": l.message.content_type,
+        "meta": m,
+    });
+    sse::Event::Data(
+        sse::Data::new(data.to_string())
+            .event("message")
+            .id(ids::message_id(&queue.source_id, &l.message.stream_id)),
+    )
+}
+
+async fn run(
+    state: Arc<AppState>,
+    queue: Arc<Queue>,
+    prefetch: usize,
+    lease: u64,
+    tx: mpsc::Sender<sse::Event>,
+) {
+    metrics::sse_clients(1.0);
+    let _gauge = Gauge;
+    let watch = state.notifier.watch(&queue.id);
+    let (settle_tx, mut settle_rx) = mpsc::unbounded_channel::<String>();
+    let mut inflight: Vec<(String, u64)> = Vec::new();
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    'outer: loop {
+        let notified = watch.signal().notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let room = prefetch.saturating_sub(inflight.len());
+        let mut filled = false;
+        if room > 0 {
+            match state
+                .store
+                .lease(&queue.source_id, &queue.id, room, lease)
+                .await
+            {
+                Ok(Some(leases)) => {
+                    filled = leases.len() == room;
+                    metrics::delivered("stream", leases.len() as u64);
+                    for l in &leases {
+                        let sid = l.message.stream_id.clone();
+                        state.streams.hold(&queue.id, &sid, l.generation, &settle_tx);
+                        inflight.push((sid, l.generation));
+                    }
+                    for l in &leases {
+                        if tx.send(event(&state, &queue, l)).await.is_err() {
+                            break 'outer;
+                        }
+                    }
+                    if !leases.is_empty() && !filled {
+                        // there may be more right away; loop without waiting
+                        continue;
+                    }
+                }
+                Ok(None) => {
+                    let _ = tx
+                        .send(sse::Event::Data(
+                            sse::Data::new(r#"{"reason":"queue deleted"}"#).event("close"),
+                        ))
+                        .await;
+                    break;
+                }
+                Err(e) => tracing::debug!(error = %e, "stream lease failed"),
+            }
+        }
+        let window_full = inflight.len() >= prefetch || filled;
+        tokio::select! {
+            _ = tx.closed() => break,
+            _ = &mut notified, if !window_full => {}
+            _ = tokio::time::sleep(FALLBACK), if !window_full => {}
+            Some(sid) = settle_rx.recv() => {
+                inflight.retain(|(s, _)| *s != sid);
+                while let Ok(sid) = settle_rx.try_recv() {
+                    inflight.retain(|(s, _)| *s != sid);
+                }
+            }
+            _ = recheck.tick(), if !inflight.is_empty() => {
+                if let Ok(held) = state.store.still_leased(&queue.source_id, &queue.id, &inflight).await {
+                    let mut i = 0;
+                    inflight.retain(|(s, g)| {
+                        let keep = held.get(i).copied().unwrap_or(true);
+                        i += 1;
+                        if !keep {
+                            state.streams.release(&queue.id, s, *g);
+                        }
+                        keep
+                    });
+                }
+            }
+        }
+    }
+    for (s, g) in &inflight {
+        state.streams.release(&queue.id, s, *g);
+    }
+}

@@ -1,0 +1,241 @@
+//! Domain records shared by the store and the HTTP layer: tenants, tokens,
+//! sources, queues, stored messages and delivery states. Records serialize
+//! as the camelCase JSON the API shows (minus secrets, see `redacted`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::verify::Verification;
+
+pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
+pub const MAX_MAX_BODY: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_RETENTION_HOURS: u32 = 24 * 7;
+pub const MAX_RETENTION_HOURS: u32 = 24 * 90;
+pub const DEDUPE_WINDOW_SECS: u64 = 24 * 3600;
+/// Longest lease a consumer may ask for (12 h).
+pub const MAX_LEASE_SECS: u64 = 12 * 3600;
+/// Longest nack delay (7 days).
+pub const MAX_DELAY_SECS: u64 = 7 * 24 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Manage,
+    Consume,
+    Replay,
+    Read,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// What the relay remembers of a minted token (never the token itself).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub scopes: Vec<Scope>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queues: Option<Vec<String>>,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+/// How a source picks the key that makes two deliveries "the same".
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Dedupe {
+    /// Request header whose value is the dedupe key (case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// JSON pointer into the body (`/id`), used when `header` is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_pointer: Option<String>,
+    /// Window in seconds (default 24 h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_seconds: Option<u64>,
+}
+
+/// A fixed answer for providers that expect a specific reply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomResponse {
+    pub status: u16,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub ingest_key: String,
+    pub verification: Verification,
+    pub max_body_bytes: u64,
+    pub retention_hours: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedupe: Option<Dedupe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<CustomResponse>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Backoff {
+    pub initial_seconds: f64,
+    pub multiplier: f64,
+    pub max_seconds: f64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial_seconds: 1.0,
+            multiplier: 2.0,
+            max_seconds: 3600.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Queue {
+    pub id: String,
+    pub tenant_id: String,
+    pub source_id: String,
+    pub name: String,
+    pub lease_seconds: u64,
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+    pub created_at: String,
+}
+
+impl Queue {
+    /// The policy string the Lua engine reads:
+    /// "leaseMs maxAttempts initialMs multiplier maxMs".
+    pub fn policy(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.lease_seconds * 1000,
+            self.max_attempts,
+            (self.backoff.initial_seconds * 1000.0).round() as u64,
+            self.backoff.multiplier,
+            (self.backoff.max_seconds * 1000.0).round() as u64
+        )
+    }
+}
+
+/// Check a queue policy; the message names the offending field.
+pub fn validate_policy(lease: u64, attempts: u32, b: &Backoff) -> Result<(), String> {
+    if !(1..=MAX_LEASE_SECS).contains(&lease) {
+        return Err(format!("leaseSeconds must be 1..={MAX_LEASE_SECS}"));
+    }
+    if !(1..=100).contains(&attempts) {
+        return Err("maxAttempts must be 1..=100".into());
+    }
+    if !(0.0..=86400.0).contains(&b.initial_seconds) {
+        return Err("backoff.initialSeconds must be 0..=86400".into());
+    }
+    if !(1.0..=100.0).contains(&b.multiplier) {
+        return Err("backoff.multiplier must be 1..=100".into());
+    }
+    if !(b.initial_seconds..=MAX_DELAY_SECS as f64).contains(&b.max_seconds) {
+        return Err(format!(
+            "backoff.maxSeconds must be between initialSeconds and {MAX_DELAY_SECS}"
+        ));
+    }
+    Ok(())
+}
+
+/// One stored delivery, byte-exact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    pub stream_id: String,
+    pub received_at_ms: i64,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub content_type: Option<String>,
+    pub body: bytes::Bytes,
+    pub verified: bool,
+    pub scheme: String,
+    pub dedupe_key: Option<String>,
+}
+
+/// A delivery handed to one consumer.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub message: StoredMessage,
+    pub attempt: u32,
+    pub generation: u64,
+    pub expires_at_ms: i64,
+    pub max_attempts: u32,
+    pub replayed: bool,
+}
+
+/// One attempt in a delivery's history.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub attempt: u32,
+    pub leased_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<String>,
+}
+
+/// Per (queue, message) state as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryState {
+    pub state: String,
+    pub attempts: u32,
+    pub replayed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_at: Option<String>,
+    pub history: Vec<Attempt>,
+    #[serde(skip)]
+    pub generation: u64,
+}
+
+/// Queue depth by state.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueCounts {
+    pub ready: u64,
+    pub delayed: u64,
+    pub leased: u64,
+    pub dead: u64,
+    pub oldest_ready_age_seconds: f64,
+}
+
+/// RFC 3339 with milliseconds, UTC.
+pub fn rfc3339_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn now_rfc3339() -> String {
+    rfc3339_ms(chrono::Utc::now().timestamp_millis())
+}

@@ -1,0 +1,270 @@
+//! Catalog records: tenants, tokens, sources and queues, kept as JSON strings
+//! with per-tenant index sets. Writes are ordered so that a crash between two
+//! of them leaves at worst an unreachable orphan, never a record that points
+//! at missing engine state.
+
+use redis::AsyncCommands;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::keys::{self, SourceKeys};
+use super::{Result, Store};
+use crate::model::{Queue, Source, Tenant, TokenRecord};
+
+impl Store {
+    async fn put_json<T: Serialize>(&self, key: &str, v: &T) -> Result<()> {
+        let json = serde_json::to_string(v)?;
+        let _: () = self.conn().set(key, json).await?;
+        Ok(())
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let raw: Option<String> = self.conn().get(key).await?;
+        Ok(match raw {
+            Some(r) => Some(serde_json::from_str(&r)?),
+            None => None,
+        })
+    }
+
+    /// Records named by a set of ids, in id order.
+    async fn list_json<T: DeserializeOwned>(
+        &self,
+        set: &str,
+        key: fn(&str) -> String,
+    ) -> Result<Vec<T>> {
+        let mut ids: Vec<String> = self.conn().smembers(set).await?;
+        ids.sort();
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let keys: Vec<String> = ids.iter().map(|i| key(i)).collect();
+        let raws: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut self.conn())
+            .await?;
+        raws.into_iter()
+            .flatten()
+            .map(|r| serde_json::from_str(&r).map_err(Into::into))
+            .collect()
+    }
+
+    // ---- tenants and tokens ------------------------------------------------
+
+    pub async fn create_tenant(&self, t: &Tenant) -> Result<()> {
+        self.bounded(async {
+            self.put_json(&keys::tenant(&t.id), t).await?;
+            let _: () = self.conn().sadd(keys::TENANTS, &t.id).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        self.bounded(self.get_json(&keys::tenant(id))).await
+    }
+
+    pub async fn tenants(&self) -> Result<Vec<Tenant>> {
+        self.bounded(self.list_json(keys::TENANTS, keys::tenant)).await
+    }
+
+    pub async fn create_token(&self, t: &TokenRecord) -> Result<()> {
+        self.bounded(async {
+            self.put_json(&keys::token(&t.id), t).await?;
+            let _: () = self
+                .conn()
+                .sadd(keys::tenant_set(&t.tenant_id, "tokens"), &t.id)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- sources -----------------------------------------------------------
+
+    /// Create the engine marker first, then the record and its indexes.
+    pub async fn create_source(&self, s: &Source) -> Result<()> {
+        self.bounded(async {
+            let k = SourceKeys::new(&s.id);
+            let mut c = self.conn();
+            let _: () = c
+                .hset(&k.src, "retention_ms", retention_ms(s.retention_hours))
+                .await?;
+            self.put_json(&keys::source(&s.id), s).await?;
+            let _: () = redis::pipe()
+                .set(keys::ingest(&s.ingest_key), &s.id)
+                .sadd(keys::tenant_set(&s.tenant_id, "sources"), &s.id)
+                .sadd(keys::SOURCES, &s.id)
+                .query_async(&mut c)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn update_source(&self, s: &Source) -> Result<()> {
+        self.bounded(async {
+            let k = SourceKeys::new(&s.id);
+            self.put_json(&keys::source(&s.id), s).await?;
+            let _: () = self
+                .conn()
+                .hset(&k.src, "retention_ms", retention_ms(s.retention_hours))
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn source(&self, id: &str) -> Result<Option<Source>> {
+        self.bounded(self.get_json(&keys::source(id))).await
+    }
+
+    pub async fn source_by_ingest_key(&self, key: &str) -> Result<Option<Source>> {
+        self.bounded(async {
+            let id: Option<String> = self.conn().get(keys::ingest(key)).await?;
+            match id {
+                Some(id) => self.get_json(&keys::source(&id)).await,
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    pub async fn sources(&self, tenant_id: &str) -> Result<Vec<Source>> {
+        self.bounded(self.list_json(&keys::tenant_set(tenant_id, "sources"), keys::source))
+            .await
+    }
+
+    /// Every source id (for the reaper).
+    pub async fn all_source_ids(&self) -> Result<Vec<String>> {
+        self.bounded(async { Ok(self.conn().smembers(keys::SOURCES).await?) })
+            .await
+    }
+
+    /// Delete a source, its queues and all their state. Ingest stops first
+    /// (the ingest index goes before anything else).
+    pub async fn delete_source(&self, s: &Source) -> Result<()> {
+        self.bounded(async {
+            let mut c = self.conn();
+            let _: () = c.del(keys::ingest(&s.ingest_key)).await?;
+            let k = SourceKeys::new(&s.id);
+            let queue_ids: Vec<String> = c.smembers(&k.queues).await?;
+            let _: i64 = self
+                .scripts()
+                .drop_source
+                .key(&k.src)
+                .key(&k.log)
+                .key(&k.queues)
+                .key(&k.qp)
+                .key(&k.trim)
+                .arg(&k.prefix)
+                .invoke_async(&mut c)
+                .await?;
+            let mut p = redis::pipe();
+            for q in &queue_ids {
+                p.del(keys::queue(q))
+                    .srem(keys::tenant_set(&s.tenant_id, "queues"), q)
+                    .ignore();
+            }
+            p.del(keys::source(&s.id))
+                .srem(keys::tenant_set(&s.tenant_id, "sources"), &s.id)
+                .srem(keys::SOURCES, &s.id)
+                .ignore();
+            let _: () = p.query_async(&mut c).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- queues ------------------------------------------------------------
+
+    /// Attach the queue to its source (policy + fan-out set, atomically),
+    /// then write the record.
+    pub async fn create_queue(&self, q: &Queue) -> Result<()> {
+        self.bounded(async {
+            let k = SourceKeys::new(&q.source_id);
+            let mut c = self.conn();
+            let _: () = redis::pipe()
+                .atomic()
+                .hset(&k.qp, &q.id, q.policy())
+                .sadd(&k.queues, &q.id)
+                .query_async(&mut c)
+                .await?;
+            self.put_json(&keys::queue(&q.id), q).await?;
+            let _: () = c
+                .sadd(keys::tenant_set(&q.tenant_id, "queues"), &q.id)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn update_queue(&self, q: &Queue) -> Result<()> {
+        self.bounded(async {
+            let k = SourceKeys::new(&q.source_id);
+            self.put_json(&keys::queue(&q.id), q).await?;
+            // only touch the policy of a queue that is still attached
+            let _: () = redis::Script::new(
+                "if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then \
+                 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end",
+            )
+            .key(&k.queues)
+            .key(&k.qp)
+            .arg(&q.id)
+            .arg(q.policy())
+            .invoke_async(&mut self.conn())
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn queue(&self, id: &str) -> Result<Option<Queue>> {
+        self.bounded(self.get_json(&keys::queue(id))).await
+    }
+
+    pub async fn queues(&self, tenant_id: &str) -> Result<Vec<Queue>> {
+        self.bounded(self.list_json(&keys::tenant_set(tenant_id, "queues"), keys::queue))
+            .await
+    }
+
+    /// Queue ids attached to a source (engine view).
+    pub async fn source_queue_ids(&self, source_id: &str) -> Result<Vec<String>> {
+        self.bounded(async {
+            let mut ids: Vec<String> = self
+                .conn()
+                .smembers(SourceKeys::new(source_id).queues)
+                .await?;
+            ids.sort();
+            Ok(ids)
+        })
+        .await
+    }
+
+    pub async fn delete_queue(&self, q: &Queue) -> Result<()> {
+        self.bounded(async {
+            let k = SourceKeys::new(&q.source_id);
+            let qk = k.queue(&q.id);
+            let mut c = self.conn();
+            let _: i64 = self
+                .scripts()
+                .drop_queue
+                .key(&k.queues)
+                .key(&k.qp)
+                .key(qk.all().as_slice())
+                .arg(&q.id)
+                .invoke_async(&mut c)
+                .await?;
+            let _: () = redis::pipe()
+                .del(keys::queue(&q.id))
+                .srem(keys::tenant_set(&q.tenant_id, "queues"), &q.id)
+                .query_async(&mut c)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn retention_ms(hours: u32) -> u64 {
+    u64::from(hours) * 3_600_000
+}

@@ -1,0 +1,575 @@
+//! The queue engine: every state change of a delivery is one Lua script in
+//! one Cluster slot (see `lua/`). This file only marshals arguments and
+//! decodes replies.
+
+use redis::{AsyncCommands, Value};
+use serde::Deserialize;
+
+use super::keys::{QueueKeys, SourceKeys};
+use super::value::{array, bytes, corrupt, int, status, string};
+use super::{Result, Store, StoreError};
+use crate::model::{rfc3339_ms, Attempt, DeliveryState, Lease, QueueCounts, StoredMessage};
+
+/// A delivery to store.
+pub struct NewMessage<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub headers: &'a [(String, String)],
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+    pub verified: bool,
+    pub scheme: &'a str,
+    pub dedupe_key: Option<&'a str>,
+    pub dedupe_window_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum IngestOutcome {
+    /// Stored and fanned out to `queues` queues.
+    Stored { stream_id: String, queues: u64 },
+    /// Same dedupe key seen within the window: the first message's id.
+    Duplicate { stream_id: String },
+    /// The source was deleted.
+    SourceGone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SettleOp {
+    Ack,
+    /// Redeliver after this many ms, or per backoff when `None`.
+    Nack(Option<u64>),
+    Reject,
+    /// New lease length from now, in ms.
+    Extend(u64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SettleOutcome {
+    Done { state: String, lease_expires_at_ms: i64 },
+    /// The lease was superseded (settled, replayed, or re-leased).
+    Stale,
+    /// The lease ran out before the outcome arrived.
+    Expired,
+    /// Queue or delivery no longer exists.
+    Gone,
+}
+
+#[derive(Debug, Clone)]
+pub enum ReplaySelector {
+    Ids(Vec<String>),
+    Range { from_ms: i64, to_ms: i64 },
+    DeadLetters,
+}
+
+/// Replay and reap handle at most this many messages per call.
+pub const REPLAY_LIMIT: usize = 10_000;
+
+/// Totals from one reap pass of one source.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReapTotals {
+    pub ready: u64,
+    pub delayed: u64,
+    pub leased: u64,
+    pub dead: u64,
+    pub expired: u64,
+    pub trimmed: u64,
+}
+
+/// The delivery state JSON written by the Lua scripts (cjson numbers may
+/// come back as floats, hence f64).
+#[derive(Deserialize)]
+struct RawState {
+    s: String,
+    #[serde(default)]
+    a: f64,
+    #[serde(default)]
+    g: f64,
+    e: Option<f64>,
+    due: Option<f64>,
+    r: Option<f64>,
+    dr: Option<String>,
+    dt: Option<f64>,
+    #[serde(default, deserialize_with = "history")]
+    h: Vec<RawAttempt>,
+}
+
+#[derive(Deserialize)]
+struct RawAttempt {
+    n: f64,
+    l: f64,
+    o: Option<String>,
+    r: Option<String>,
+    t: Option<f64>,
+}
+
+/// cjson encodes an empty table as `{}`; accept it as an empty history.
+fn history<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<RawAttempt>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum H {
+        List(Vec<RawAttempt>),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match H::deserialize(d)? {
+        H::List(v) => v,
+        H::Other(_) => vec![],
+    })
+}
+
+impl RawState {
+    fn into_state(self) -> DeliveryState {
+        let ts = |v: Option<f64>| v.map(|x| rfc3339_ms(x as i64));
+        DeliveryState {
+            state: self.s,
+            attempts: self.a as u32,
+            replayed: self.r.unwrap_or(0.0) > 0.0,
+            lease_expires_at: ts(self.e),
+            next_attempt_at: ts(self.due),
+            dead_reason: self.dr,
+            dead_at: ts(self.dt),
+            generation: self.g as u64,
+            history: self
+                .h
+                .into_iter()
+                .map(|a| Attempt {
+                    attempt: a.n as u32,
+                    leased_at: rfc3339_ms(a.l as i64),
+                    outcome: a.o,
+                    reason: a.r,
+                    settled_at: ts(a.t),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn parse_state(raw: &str) -> Result<DeliveryState> {
+    Ok(serde_json::from_str::<RawState>(raw)?.into_state())
+}
+
+/// Decode a stream entry's field/value list into a message.
+fn parse_entry(stream_id: String, fields: &[Value]) -> Result<StoredMessage> {
+    let mut m = StoredMessage {
+        received_at_ms: crate::ids::stream_id_ms(&stream_id),
+        stream_id,
+        method: String::new(),
+        path: String::new(),
+        query: String::new(),
+        headers: vec![],
+        content_type: None,
+        body: bytes::Bytes::new(),
+        verified: false,
+        scheme: String::new(),
+        dedupe_key: None,
+    };
+    for pair in fields.chunks(2) {
+        let [k, v] = pair else {
+            return Err(corrupt("odd field list"));
+        };
+        match string(k)?.as_str() {
+            "m" => m.method = string(v)?,
+            "p" => m.path = string(v)?,
+            "q" => m.query = string(v)?,
+            "h" => m.headers = serde_json::from_str(&string(v)?)?,
+            "ct" => m.content_type = Some(string(v)?),
+            "b" => m.body = bytes(v)?,
+            "v" => m.verified = string(v)? == "1",
+            "vs" => m.scheme = string(v)?,
+            "dk" => m.dedupe_key = Some(string(v)?),
+            _ => {}
+        }
+    }
+    Ok(m)
+}
+
+fn parse_entries(v: &Value) -> Result<Vec<StoredMessage>> {
+    array(v)?
+        .iter()
+        .map(|e| {
+            let e = array(e)?;
+            match e {
+                [id, fields] => parse_entry(string(id)?, array(fields)?),
+                _ => Err(corrupt("stream entry")),
+            }
+        })
+        .collect()
+}
+
+impl Store {
+    /// Store one message and fan it out to every queue of the source in one
+    /// atomic step.
+    pub async fn ingest(&self, source_id: &str, m: &NewMessage<'_>) -> Result<IngestOutcome> {
+        let k = SourceKeys::new(source_id);
+        let headers = serde_json::to_string(m.headers)?;
+        let dedupe = m.dedupe_key.map(dedupe_digest).unwrap_or_default();
+        let mut inv = self.scripts().ingest.prepare_invoke();
+        inv.key(&k.src)
+            .key(&k.log)
+            .key(&k.queues)
+            .arg(&k.prefix)
+            .arg(&dedupe)
+            .arg(m.dedupe_window_secs)
+            .arg("m")
+            .arg(m.method)
+            .arg("p")
+            .arg(m.path)
+            .arg("q")
+            .arg(m.query)
+            .arg("h")
+            .arg(&headers)
+            .arg("b")
+            .arg(m.body)
+            .arg("v")
+            .arg(if m.verified { "1" } else { "0" })
+            .arg("vs")
+            .arg(m.scheme);
+        if let Some(ct) = m.content_type {
+            inv.arg("ct").arg(ct);
+        }
+        if let Some(dk) = m.dedupe_key {
+            inv.arg("dk").arg(dk);
+        }
+        let reply: Value = inv.invoke_async(&mut self.conn()).await?;
+        let r = array(&reply)?;
+        match status(r)?.as_str() {
+            "ok" => Ok(IngestOutcome::Stored {
+                stream_id: string(&r[1])?,
+                queues: int(&r[2])? as u64,
+            }),
+            "dup" => Ok(IngestOutcome::Duplicate {
+                stream_id: string(&r[1])?,
+            }),
+            "gone" => Ok(IngestOutcome::SourceGone),
+            other => Err(corrupt(other)),
+        }
+    }
+
+    /// Lease up to `count` ready deliveries. `None` when the queue is gone.
+    pub async fn lease(
+        &self,
+        source_id: &str,
+        queue_id: &str,
+        count: usize,
+        lease_ms: u64,
+    ) -> Result<Option<Vec<Lease>>> {
+        self.bounded(async {
+            let k = SourceKeys::new(source_id);
+            let qk = k.queue(queue_id);
+            let reply: Value = self
+                .scripts()
+                .lease
+                .key(&k.log)
+                .key(&k.qp)
+                .key(qk.all().as_slice())
+                .arg(queue_id)
+                .arg(count)
+                .arg(lease_ms)
+                .invoke_async(&mut self.conn())
+                .await?;
+            let r = array(&reply)?;
+            if status(r)? == "gone" {
+                return Ok(None);
+            }
+            let mut out = Vec::new();
+            for item in r.iter().skip(2) {
+                let it = array(item)?;
+                let [sid, a, g, e, max, rep, fields] = it else {
+                    return Err(corrupt("lease item"));
+                };
+                out.push(Lease {
+                    message: parse_entry(string(sid)?, array(fields)?)?,
+                    attempt: int(a)? as u32,
+                    generation: int(g)? as u64,
+                    expires_at_ms: int(e)?,
+                    max_attempts: int(max)? as u32,
+                    replayed: int(rep)? > 0,
+                });
+            }
+            Ok(Some(out))
+        })
+        .await
+    }
+
+    /// Apply a consumer's outcome to a lease it holds.
+    pub async fn settle(
+        &self,
+        source_id: &str,
+        queue_id: &str,
+        stream_id: &str,
+        generation: u64,
+        op: SettleOp,
+        reason: &str,
+    ) -> Result<SettleOutcome> {
+        self.bounded(async {
+            let k = SourceKeys::new(source_id);
+            let qk = k.queue(queue_id);
+            let (name, num): (&str, i64) = match op {
+                SettleOp::Ack => ("ack", 0),
+                SettleOp::Nack(d) => ("nack", d.map(|d| d as i64).unwrap_or(-1)),
+                SettleOp::Reject => ("reject", 0),
+                SettleOp::Extend(ms) => ("extend", ms as i64),
+            };
+            let reply: Value = self
+                .scripts()
+                .settle
+                .key(&k.qp)
+                .key(qk.all().as_slice())
+                .arg(queue_id)
+                .arg(name)
+                .arg(stream_id)
+                .arg(generation)
+                .arg(reason)
+                .arg(num)
+                .invoke_async(&mut self.conn())
+                .await?;
+            let r = array(&reply)?;
+            Ok(match status(r)?.as_str() {
+                "ok" => SettleOutcome::Done {
+                    state: string(&r[1])?,
+                    lease_expires_at_ms: int(&r[2])?,
+                },
+                "stale" => SettleOutcome::Stale,
+                "expired" => SettleOutcome::Expired,
+                "gone" => SettleOutcome::Gone,
+                other => return Err(corrupt(other)),
+            })
+        })
+        .await
+    }
+
+    /// Make messages deliverable again on one queue. `None` when the queue
+    /// is gone; otherwise how many were replayed.
+    pub async fn replay(
+        &self,
+        source_id: &str,
+        queue_id: &str,
+        sel: &ReplaySelector,
+    ) -> Result<Option<u64>> {
+        self.bounded(async {
+            let k = SourceKeys::new(source_id);
+            let qk = k.queue(queue_id);
+            let mut inv = self.scripts().replay.prepare_invoke();
+            inv.key(&k.log).key(&k.qp).key(qk.all().as_slice()).arg(queue_id);
+            match sel {
+                ReplaySelector::Ids(ids) => {
+                    inv.arg("ids").arg(REPLAY_LIMIT).arg(ids);
+                }
+                ReplaySelector::Range { from_ms, to_ms } => {
+                    inv.arg("range").arg(REPLAY_LIMIT).arg(from_ms).arg(to_ms);
+                }
+                ReplaySelector::DeadLetters => {
+                    inv.arg("dead").arg(REPLAY_LIMIT);
+                }
+            }
+            let reply: Value = inv.invoke_async(&mut self.conn()).await?;
+            let r = array(&reply)?;
+            Ok(match status(r)?.as_str() {
+                "ok" => Some(int(&r[1])? as u64),
+                _ => None,
+            })
+        })
+        .await
+    }
+
+    /// Depth by state and the age of the oldest ready delivery.
+    pub async fn queue_counts(&self, source_id: &str, queue_id: &str) -> Result<QueueCounts> {
+        self.bounded(async {
+            let qk = SourceKeys::new(source_id).queue(queue_id);
+            let (ready, delayed, leased, dead, oldest, time): (
+                u64,
+                u64,
+                u64,
+                u64,
+                Option<String>,
+                (i64, i64),
+            ) = redis::pipe()
+                .atomic()
+                .llen(&qk.ready)
+                .zcard(&qk.delayed)
+                .zcard(&qk.leased)
+                .zcard(&qk.dead)
+                .lindex(&qk.ready, 0)
+                .cmd("TIME")
+                .query_async(&mut self.conn())
+                .await?;
+            let now_ms = time.0 * 1000 + time.1 / 1000;
+            let oldest_ready_age_seconds = oldest
+                .map(|sid| ((now_ms - crate::ids::stream_id_ms(&sid)).max(0) as f64) / 1000.0)
+                .unwrap_or(0.0);
+            Ok(QueueCounts {
+                ready,
+                delayed,
+                leased,
+                dead,
+                oldest_ready_age_seconds,
+            })
+        })
+        .await
+    }
+
+    /// A page of dead letters, oldest first: (stream id, state).
+    pub async fn dead_letters(
+        &self,
+        source_id: &str,
+        queue_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<(String, DeliveryState)>> {
+        self.bounded(async {
+            let qk = SourceKeys::new(source_id).queue(queue_id);
+            let mut c = self.conn();
+            let sids: Vec<String> = c
+                .zrange(&qk.dead, offset as isize, (offset + limit) as isize - 1)
+                .await?;
+            if sids.is_empty() {
+                return Ok(vec![]);
+            }
+            let raws: Vec<Option<String>> = redis::cmd("HMGET")
+                .arg(&qk.st)
+                .arg(&sids)
+                .query_async(&mut c)
+                .await?;
+            let mut out = vec![];
+            for (sid, raw) in sids.into_iter().zip(raws) {
+                if let Some(raw) = raw {
+                    out.push((sid, parse_state(&raw)?));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Stored messages of a source, newest first, received in
+    /// [from_ms, to_ms], strictly older than `before` when given.
+    pub async fn history(
+        &self,
+        source_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        self.bounded(async {
+            let k = SourceKeys::new(source_id);
+            let end = match before {
+                Some(b) => format!("({b}"),
+                None => to_ms.to_string(),
+            };
+            let reply: Value = redis::cmd("XREVRANGE")
+                .arg(&k.log)
+                .arg(end)
+                .arg(from_ms)
+                .arg("COUNT")
+                .arg(limit)
+                .query_async(&mut self.conn())
+                .await?;
+            let mut v = parse_entries(&reply)?;
+            v.retain(|m| m.received_at_ms <= to_ms);
+            Ok(v)
+        })
+        .await
+    }
+
+    /// One stored message.
+    pub async fn message(&self, source_id: &str, stream_id: &str) -> Result<Option<StoredMessage>> {
+        self.bounded(async {
+            let k = SourceKeys::new(source_id);
+            let reply: Value = redis::cmd("XRANGE")
+                .arg(&k.log)
+                .arg(stream_id)
+                .arg(stream_id)
+                .query_async(&mut self.conn())
+                .await?;
+            Ok(parse_entries(&reply)?.into_iter().next())
+        })
+        .await
+    }
+
+    /// The delivery state of one message on one queue.
+    pub async fn delivery_state(
+        &self,
+        source_id: &str,
+        queue_id: &str,
+        stream_id: &str,
+    ) -> Result<Option<DeliveryState>> {
+        self.bounded(async {
+            let qk: QueueKeys = SourceKeys::new(source_id).queue(queue_id);
+            let raw: Option<String> = self.conn().hget(&qk.st, stream_id).await?;
+            raw.map(|r| parse_state(&r)).transpose()
+        })
+        .await
+    }
+
+    /// For each stream id: is it still leased under this generation?
+    pub async fn still_leased(
+        &self,
+        source_id: &str,
+        queue_id: &str,
+        held: &[(String, u64)],
+    ) -> Result<Vec<bool>> {
+        if held.is_empty() {
+            return Ok(vec![]);
+        }
+        self.bounded(async {
+            let qk = SourceKeys::new(source_id).queue(queue_id);
+            let sids: Vec<&str> = held.iter().map(|(s, _)| s.as_str()).collect();
+            let raws: Vec<Option<String>> = redis::cmd("HMGET")
+                .arg(&qk.st)
+                .arg(&sids)
+                .query_async(&mut self.conn())
+                .await?;
+            let now = chrono::Utc::now().timestamp_millis() as f64;
+            Ok(raws
+                .into_iter()
+                .zip(held)
+                .map(|(raw, (_, g))| {
+                    raw.and_then(|r| serde_json::from_str::<RawState>(&r).ok())
+                        .is_some_and(|s| {
+                            s.s == "leased" && s.g as u64 == *g && s.e.unwrap_or(0.0) > now
+                        })
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// One upkeep pass over a source (see `lua/reap.lua`).
+    pub async fn reap(&self, source_id: &str) -> Result<ReapTotals> {
+        self.bounded(async {
+            let k = SourceKeys::new(source_id);
+            let t: Vec<u64> = self
+                .scripts()
+                .reap
+                .key(&k.src)
+                .key(&k.log)
+                .key(&k.queues)
+                .key(&k.qp)
+                .key(&k.trim)
+                .arg(&k.prefix)
+                .arg(500)
+                .invoke_async(&mut self.conn())
+                .await?;
+            let [ready, delayed, leased, dead, expired, trimmed] = t[..] else {
+                return Err(StoreError::Corrupt("reap reply".into()));
+            };
+            Ok(ReapTotals {
+                ready,
+                delayed,
+                leased,
+                dead,
+                expired,
+                trimmed,
+            })
+        })
+        .await
+    }
+}
+
+/// Dedupe keys are provider data of any length: store a fixed-size digest.
+fn dedupe_digest(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(key.as_bytes());
+    d.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}

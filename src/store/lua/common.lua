@@ -1,0 +1,116 @@
+-- common.lua: helpers prepended to every hookbay engine script (not run alone).
+--
+-- Per (queue, message) delivery state lives in the queue's `st` hash as a JSON
+-- object: s = ready|delayed|leased|acked|dead, a = attempts started,
+-- g = lease generation (bumped on every lease, so an old lease token can never
+-- settle a newer lease), e = lease expiry (ms), due = redelivery time (ms),
+-- r = 1 when replayed, dr/dt = dead-letter reason/time, h = attempt history
+-- [{n = attempt, l = leased at, o = outcome, r = reason, t = settled at}].
+-- All times come from the Redis clock so every relay node agrees on them.
+
+local HISTORY_CAP = 50
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- policy string: "leaseMs maxAttempts initialMs multiplier maxMs"
+local function parse_policy(raw)
+  local p = {}
+  for v in string.gmatch(raw, '%S+') do p[#p + 1] = tonumber(v) end
+  return { lease = p[1], max = p[2], init = p[3], mult = p[4], cap = p[5] }
+end
+
+local function backoff_ms(pol, failed)
+  local d = pol.init * (pol.mult ^ (failed - 1))
+  if d > pol.cap then d = pol.cap end
+  return math.floor(d)
+end
+
+local function qkeys(prefix, q)
+  local b = prefix .. 'q:' .. q .. ':'
+  return { ready = b .. 'ready', delayed = b .. 'delayed', leased = b .. 'leased',
+           dead = b .. 'dead', st = b .. 'st' }
+end
+
+local function load_state(k, sid)
+  local raw = redis.call('HGET', k.st, sid)
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+
+local function save_state(k, sid, st)
+  if st.h and #st.h == 0 then st.h = nil end
+  redis.call('HSET', k.st, sid, cjson.encode(st))
+end
+
+local function wake(q, n)
+  if n > 0 then redis.call('PUBLISH', 'hookbay:wake:' .. q, n) end
+end
+
+local function close_attempt(st, outcome, reason, now)
+  local h = st.h
+  if h and #h > 0 then
+    local e = h[#h]
+    e.o = outcome
+    if reason and reason ~= '' then e.r = reason end
+    e.t = now
+  end
+end
+
+-- A leased delivery failed (nack or expired lease): dead-letter it once the
+-- attempts are used up, otherwise schedule the redelivery.
+-- Returns the new state name.
+local function fail_attempt(k, pol, sid, st, now, outcome, reason, delay)
+  redis.call('ZREM', k.leased, sid)
+  close_attempt(st, outcome, reason, now)
+  st.e = nil
+  if st.a >= pol.max then
+    st.s = 'dead'; st.dr = 'max_attempts'; st.dt = now
+    redis.call('ZADD', k.dead, now, sid)
+    return 'dead'
+  end
+  if delay == nil or delay < 0 then delay = backoff_ms(pol, st.a) end
+  if delay == 0 then
+    st.s = 'ready'
+    redis.call('RPUSH', k.ready, sid)
+    return 'ready'
+  end
+  st.s = 'delayed'; st.due = now + delay
+  redis.call('ZADD', k.delayed, now + delay, sid)
+  return 'delayed'
+end
+
+-- Move due delayed deliveries to the ready list. Returns how many moved.
+local function promote_due(k, now, limit)
+  local due = redis.call('ZRANGEBYSCORE', k.delayed, '-inf', now, 'LIMIT', 0, limit)
+  for _, sid in ipairs(due) do
+    redis.call('ZREM', k.delayed, sid)
+    local st = load_state(k, sid)
+    if st and st.s == 'delayed' then
+      st.s = 'ready'; st.due = nil
+      save_state(k, sid, st)
+      redis.call('RPUSH', k.ready, sid)
+    end
+  end
+  return #due
+end
+
+-- Expired leases count as failed attempts. Returns {expired, made ready}.
+local function reclaim_expired(k, pol, now, limit)
+  local exp = redis.call('ZRANGEBYSCORE', k.leased, '-inf', now, 'LIMIT', 0, limit)
+  local ready = 0
+  for _, sid in ipairs(exp) do
+    local st = load_state(k, sid)
+    if st and st.s == 'leased' then
+      if fail_attempt(k, pol, sid, st, now, 'expired', 'lease_expired', nil) == 'ready' then
+        ready = ready + 1
+      end
+      save_state(k, sid, st)
+    else
+      redis.call('ZREM', k.leased, sid)
+    end
+  end
+  return { #exp, ready }
+end

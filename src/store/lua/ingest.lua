@@ -1,0 +1,35 @@
+-- ingest.lua: store one message and fan it out to every queue of its source,
+-- atomically. Either the message is in the log and in every queue's ready
+-- list, or nothing was written.
+--
+-- KEYS[1] hb:{S}:src     source marker hash (absent = source deleted)
+-- KEYS[2] hb:{S}:log     the source's message stream
+-- KEYS[3] hb:{S}:queues  set of queue ids attached to the source
+-- ARGV[1] key prefix "hb:{S}:" (queue keys are derived from it; they share
+--         the hash tag, so the script stays in one Cluster slot)
+-- ARGV[2] dedupe key digest, or "" for no dedupe
+-- ARGV[3] dedupe window in seconds
+-- ARGV[4..] stream entry field/value pairs
+-- Returns {"ok", streamId, queueCount} | {"dup", firstStreamId} | {"gone"}
+if redis.call('EXISTS', KEYS[1]) == 0 then return { 'gone' } end
+local prefix = ARGV[1]
+local dk = ARGV[2]
+if dk ~= '' then
+  local prev = redis.call('GET', prefix .. 'dd:' .. dk)
+  if prev then return { 'dup', prev } end
+end
+local fields = {}
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+local sid = redis.call('XADD', KEYS[2], '*', unpack(fields))
+if dk ~= '' then
+  redis.call('SET', prefix .. 'dd:' .. dk, sid, 'EX', tonumber(ARGV[3]))
+end
+local queues = redis.call('SMEMBERS', KEYS[3])
+local fresh = cjson.encode({ s = 'ready', a = 0, g = 0 })
+for _, q in ipairs(queues) do
+  local k = qkeys(prefix, q)
+  redis.call('HSET', k.st, sid, fresh)
+  redis.call('RPUSH', k.ready, sid)
+  wake(q, 1)
+end
+return { 'ok', sid, #queues }

@@ -1,0 +1,143 @@
+//! Storage layer: the Redis-backed catalog (tenants, sources, queues, tokens)
+//! and the queue engine (ingest, lease, settle, replay, reap). Nothing here
+//! knows about HTTP; every call returns a `Result` the caller must map.
+//!
+//! Connections: a fixed set of multiplexed connections that pipeline
+//! concurrent commands (fewer round trips than a checkout pool), reconnect on
+//! their own after a Redis restart, and never grow with the number of
+//! waiting consumers (those wait on `notify`, not on Redis).
+
+mod catalog;
+mod engine;
+pub mod keys;
+mod scripts;
+mod value;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+pub use engine::{IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleOp, SettleOutcome};
+
+/// A storage failure. Domain outcomes (not found, stale lease) are values,
+/// not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis is unreachable, timed out or refused the command.
+    #[error("redis unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        crate::metrics::redis_error();
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conns: Vec<ConnectionManager>,
+    next: AtomicUsize,
+    client: redis::Client,
+    scripts: scripts::Scripts,
+    op_timeout: Duration,
+}
+
+impl Store {
+    /// Open `pool_size` multiplexed connections. Fails fast when Redis is
+    /// unreachable; the caller decides whether to retry.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<Store> {
+        let client = redis::Client::open(url)?;
+        let cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_millis(500))
+            .set_response_timeout(Duration::from_secs(5))
+            .set_number_of_retries(1)
+            .set_max_delay(500);
+        let mut conns = Vec::with_capacity(pool_size);
+        for _ in 0..pool_size.max(1) {
+            conns.push(ConnectionManager::new_with_config(client.clone(), cfg.clone()).await?);
+        }
+        Ok(Store {
+            inner: Arc::new(Inner {
+                conns,
+                next: AtomicUsize::new(0),
+                client,
+                scripts: scripts::Scripts::load(),
+                op_timeout: Duration::from_secs(3),
+            }),
+        })
+    }
+
+    /// The client, for the notification connection.
+    pub fn client(&self) -> &redis::Client {
+        &self.inner.client
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.conns.len();
+        self.inner.conns[i].clone()
+    }
+
+    fn scripts(&self) -> &scripts::Scripts {
+        &self.inner.scripts
+    }
+
+    /// Run one storage operation with the default time bound.
+    async fn bounded<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.inner.op_timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => {
+                crate::metrics::redis_error();
+                Err(StoreError::Unavailable("timed out".into()))
+            }
+        }
+    }
+
+    /// `PING` — for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        self.bounded(async {
+            let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The signing key kept in Redis, created once when absent.
+    pub async fn secret_key(&self, fresh: &str) -> Result<String> {
+        self.bounded(async {
+            let mut c = self.conn();
+            let _: bool = redis::cmd("SET")
+                .arg(keys::SECRET)
+                .arg(fresh)
+                .arg("NX")
+                .query_async::<Option<String>>(&mut c)
+                .await?
+                .is_some();
+            let v: String = redis::cmd("GET").arg(keys::SECRET).query_async(&mut c).await?;
+            Ok(v)
+        })
+        .await
+    }
+}
