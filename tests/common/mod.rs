@@ -1,0 +1,415 @@
+//! Test harness: a private `redis-server` on a free port per test, the real
+//! relay bound to port 0, and small API helpers. Never touches the
+//! machine's shared Redis.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use hookbay::app::Running;
+use hookbay::config::Config;
+use serde_json::{json, Value};
+
+pub const ADMIN: &str = "test-admin-token-0123456789";
+pub const SECRET: &str = "test-secret-key-0123456789abcdef0123456789";
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A redis-server owned by one test; killed on drop.
+pub struct RedisServer {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    persistent: bool,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        Self::start_with(false)
+    }
+
+    /// With `persistent`, data survives `restart()` (AOF, fsync always).
+    pub fn start_with(persistent: bool) -> RedisServer {
+        let dir = std::env::temp_dir().join(format!(
+            "hookbay-test-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut r = RedisServer {
+            port: free_port(),
+            dir,
+            child: None,
+            persistent,
+        };
+        r.spawn();
+        r
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--save")
+            .arg("")
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--maxclients")
+            .arg("2000");
+        if self.persistent {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install -y redis-server)");
+        // wait for the server to say it is ready (an event, not a sleep)
+        let out = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(out).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(l)) if l.contains("Ready to accept connections") => break,
+                Some(Ok(_)) => continue,
+                _ => panic!("redis-server exited before it was ready"),
+            }
+        }
+        // keep draining stdout so the server never blocks on a full pipe
+        std::thread::spawn(move || for _ in lines {});
+        self.child = Some(child);
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stop the server (SIGKILL) and wait for it to be gone.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).expect("client")
+    }
+
+    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        self.client()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis conn")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn config(redis: &RedisServer) -> Config {
+    let mut c = Config::for_redis(&redis.url());
+    c.admin_token = Some(ADMIN.into());
+    c.secret_key = Some(SECRET.into());
+    c.reap_interval_ms = 100;
+    c
+}
+
+/// The relay on port 0 plus an HTTP client.
+pub struct Relay {
+    pub running: Running,
+    pub http: reqwest::Client,
+}
+
+impl Relay {
+    pub async fn start(redis: &RedisServer) -> Relay {
+        Self::start_with(config(redis)).await
+    }
+
+    pub async fn start_with(cfg: Config) -> Relay {
+        let running = hookbay::app::start(&cfg).await.expect("relay starts");
+        Relay {
+            running,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .expect("client"),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.running.url(), path)
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_json(&self, token: &str, path: &str) -> Value {
+        let r = self.get(token, path).await;
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.expect("json")
+    }
+
+    /// A new tenant and a token holding every scope.
+    pub async fn tenant(&self) -> Tenant {
+        let r = self.admin_post("/v1/tenants", json!({"name": "acme"})).await;
+        assert_eq!(r.status(), 201);
+        let t: Value = r.json().await.expect("json");
+        let id = t["id"].as_str().expect("id").to_string();
+        let token = self
+            .token(&id, json!({"scopes": ["manage", "consume", "replay", "read"]}))
+            .await;
+        Tenant { id, token }
+    }
+
+    pub async fn token(&self, tenant: &str, body: Value) -> String {
+        let r = self
+            .admin_post(&format!("/v1/tenants/{tenant}/tokens"), body)
+            .await;
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.expect("json");
+        v["token"].as_str().expect("token").to_string()
+    }
+
+    /// A source with `none` verification; returns (id, ingest url).
+    pub async fn source(&self, t: &Tenant, extra: Value) -> (String, String) {
+        let mut body = json!({"name": "src", "verification": {"type": "none"}});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let r = self.post(&t.token, "/v1/sources", body).await;
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.expect("json");
+        (
+            v["id"].as_str().expect("id").into(),
+            v["ingestUrl"].as_str().expect("url").into(),
+        )
+    }
+
+    pub async fn queue(&self, t: &Tenant, source: &str, extra: Value) -> String {
+        let mut body = json!({"sourceId": source, "name": "worker"});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let r = self.post(&t.token, "/v1/queues", body).await;
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.expect("json");
+        v["id"].as_str().expect("id").into()
+    }
+
+    pub async fn ingest(&self, url: &str, ct: &str, body: impl Into<reqwest::Body>) -> String {
+        let r = self
+            .http
+            .post(url)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+            .await
+            .expect("ingest");
+        assert_eq!(r.status(), 202);
+        let v: Value = r.json().await.expect("json");
+        v["id"].as_str().expect("id").into()
+    }
+
+    /// `GET /next`; `None` on 204.
+    pub async fn next(&self, t: &Tenant, q: &str, query: &str) -> Option<Delivery> {
+        let r = self
+            .get(&t.token, &format!("/v1/queues/{q}/next?{query}"))
+            .await;
+        match r.status().as_u16() {
+            204 => None,
+            200 => {
+                let ct = r
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let meta: Value = serde_json::from_str(
+                    r.headers()
+                        .get("x-hookbay-meta")
+                        .and_then(|v| v.to_str().ok())
+                        .expect("meta header"),
+                )
+                .expect("meta json");
+                let body = r.bytes().await.expect("body").to_vec();
+                Some(Delivery { meta, body, ct })
+            }
+            s => panic!("unexpected /next status {s}"),
+        }
+    }
+
+    /// POST to a capability URL from meta (`ackUrl`, …).
+    pub async fn settle(&self, meta: &Value, which: &str, body: Option<Value>) -> u16 {
+        let url = meta[which].as_str().expect("url");
+        let mut req = self.http.post(url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("settle").status().as_u16()
+    }
+
+    pub async fn counts(&self, t: &Tenant, q: &str) -> Value {
+        self.get_json(&t.token, &format!("/v1/queues/{q}"))
+            .await["counts"]
+            .clone()
+    }
+}
+
+pub struct Tenant {
+    pub id: String,
+    pub token: String,
+}
+
+pub struct Delivery {
+    pub meta: Value,
+    pub body: Vec<u8>,
+    pub ct: String,
+}
+
+/// One parsed SSE event.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: String,
+    pub data: Value,
+}
+
+/// A connected SSE stream.
+pub struct Sse {
+    stream: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buf: String,
+}
+
+impl Sse {
+    pub async fn connect(relay: &Relay, url: &str) -> Sse {
+        let r = relay.http.get(url).send().await.expect("stream");
+        assert_eq!(r.status(), 200, "stream status");
+        assert!(r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .starts_with("text/event-stream"));
+        Sse {
+            stream: Box::pin(r.bytes_stream()),
+            buf: String::new(),
+        }
+    }
+
+    /// The next `message` event, or `None` if none arrives within `within`.
+    pub async fn next_within(&mut self, within: Duration) -> Option<SseEvent> {
+        tokio::time::timeout(within, self.next_event()).await.ok().flatten()
+    }
+
+    pub async fn next_event(&mut self) -> Option<SseEvent> {
+        loop {
+            while let Some(i) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..i + 2).collect();
+                let mut ev = SseEvent {
+                    event: String::new(),
+                    id: String::new(),
+                    data: Value::Null,
+                };
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        ev.event = v.trim().into();
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        ev.id = v.trim().into();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                    }
+                }
+                if ev.event == "message" {
+                    ev.data = serde_json::from_str(&data).expect("event data json");
+                    return Some(ev);
+                }
+            }
+            let chunk = self.stream.next().await?.ok()?;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+/// Poll `check` until it holds, re-evaluating on each tick of a short
+/// interval; panics after `limit`. Used only to wait for a state the relay
+/// reaches on its own clock (lease expiry, backoff), never as a guessed sleep.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "condition not reached in {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
