@@ -1,0 +1,159 @@
+//! Redis outages and restarts, and bounded Redis connections under many
+//! waiting consumers.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_gives_fast_503_and_recovers_without_restart() {
+    let mut redis = RedisServer::start_with(true);
+    let relay = Relay::start(&redis).await;
+    let t = relay.tenant().await;
+    let (src, ingest) = relay.source(&t, json!({})).await;
+    let q = relay.queue(&t, &src, json!({})).await;
+    relay.ingest(&ingest, "text/plain", "before").await;
+    assert_eq!(relay.http.get(relay.url("/readyz")).send().await.unwrap().status(), 200);
+
+    redis.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let r = relay.http.post(&ingest).body("during").send().await.unwrap();
+        assert_eq!(r.status(), 503);
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        assert_eq!(r.headers()["retry-after"], "1");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+    let r = relay.http.get(relay.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(relay.http.get(relay.url("/healthz")).send().await.unwrap().status(), 200);
+    // consumers get a 503 too, not a hang
+    let r = relay.get(&t.token, &format!("/v1/queues/{q}/next")).await;
+    assert_eq!(r.status(), 503);
+
+    redis.restart();
+    eventually(Duration::from_secs(10), || async {
+        relay.http.get(relay.url("/readyz")).send().await.unwrap().status() == 200
+    })
+    .await;
+    relay.ingest(&ingest, "text/plain", "after").await;
+    let d1 = relay.next(&t, &q, "").await.unwrap();
+    assert_eq!(d1.body, b"before", "data kept by Redis persistence");
+    let d2 = relay.next(&t, &q, "").await.unwrap();
+    assert_eq!(d2.body, b"after");
+
+    // the notification path came back too: a long poll is woken promptly
+    let poll = {
+        let (http, url, tok) = (
+            relay.http.clone(),
+            relay.url(&format!("/v1/queues/{q}/next?wait=20")),
+            t.token.clone(),
+        );
+        tokio::spawn(async move { http.get(url).bearer_auth(tok).send().await.unwrap() })
+    };
+    eventually(Duration::from_secs(5), || async {
+        let mut c = redis.conn().await;
+        let n: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(format!("hookbay:wake:{q}"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        n[0].1 > 0
+    })
+    .await;
+    relay.ingest(&ingest, "text/plain", "wake").await;
+    let r = tokio::time::timeout(Duration::from_secs(2), poll).await.expect("woken").unwrap();
+    assert_eq!(r.text().await.unwrap(), "wake");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flushed_scripts_are_reloaded_transparently() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis).await;
+    let t = relay.tenant().await;
+    let (src, ingest) = relay.source(&t, json!({})).await;
+    let q = relay.queue(&t, &src, json!({})).await;
+    relay.ingest(&ingest, "text/plain", "1").await;
+    let mut c = redis.conn().await;
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut c).await.unwrap();
+    relay.ingest(&ingest, "text/plain", "2").await;
+    let d = relay.next(&t, &q, "").await.unwrap();
+    assert_eq!(d.body, b"1");
+}
+
+/// Count connections whose client port is not the test's own.
+async fn client_count(redis: &RedisServer) -> usize {
+    let mut c = redis.conn().await;
+    let list: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut c).await.unwrap();
+    list.lines().count() - 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_waiting_consumers_share_a_bounded_set_of_connections() {
+    let redis = RedisServer::start();
+    let mut cfg = config(&redis);
+    cfg.redis_pool_size = 4;
+    let relay = Relay::start_with(cfg).await;
+    let t = relay.tenant().await;
+    let (src, ingest) = relay.source(&t, json!({})).await;
+    let q = relay.queue(&t, &src, json!({})).await;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+
+    let mut polls = vec![];
+    for _ in 0..300 {
+        let (http, url, tok) = (
+            http.clone(),
+            relay.url(&format!("/v1/queues/{q}/next?wait=30")),
+            t.token.clone(),
+        );
+        polls.push(tokio::spawn(async move {
+            http.get(url).bearer_auth(tok).send().await.unwrap().status().as_u16()
+        }));
+    }
+    let mut streams = vec![];
+    for _ in 0..300 {
+        let url = relay.url(&format!("/v1/queues/{q}/stream?prefetch=1&access_token={}", t.token));
+        streams.push(
+            http.get(url)
+                .send()
+                .await
+                .unwrap(),
+        );
+    }
+    eventually(Duration::from_secs(20), || async {
+        let m = relay.http.get(relay.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let val = |name: &str| {
+            m.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        val("hookbay_long_polls_waiting") >= 300.0 && val("hookbay_sse_clients") >= 300.0
+    })
+    .await;
+    let n = client_count(&redis).await;
+    // pool (4) + notifications (1) + this test's own connection (1) + slack
+    assert!(n <= 4 + 1 + 1 + 2, "{n} redis clients for 600 waiting consumers");
+    // and they all still work: streams hold at most one each (prefetch=1),
+    // so of 600 messages at least 300 must reach the long polls
+    for i in 0..600 {
+        relay.ingest(&ingest, "text/plain", format!("{i}")).await;
+    }
+    let mut ok = 0;
+    for p in polls {
+        if tokio::time::timeout(Duration::from_secs(30), p).await.unwrap().unwrap() == 200 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 300, "every long poll got a message");
+    assert!(client_count(&redis).await <= 8);
+    drop(streams);
+}
