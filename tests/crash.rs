@@ -1,0 +1,175 @@
+//! Crash safety: kill -9 the relay process during concurrent ingest and
+//! consumption, start it again, and check that every message answered 2xx
+//! is delivered and settled (duplicates allowed, none lost).
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn spawn_relay(redis: &RedisServer, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_hookbay"))
+        .arg("serve")
+        .env("HOOKBAY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("HOOKBAY_REDIS_URL", redis.url())
+        .env("HOOKBAY_ADMIN_TOKEN", ADMIN)
+        .env("HOOKBAY_SECRET_KEY", SECRET)
+        .env("HOOKBAY_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("relay binary")
+}
+
+async fn wait_healthy(http: &reqwest::Client, base: &str) {
+    eventually(Duration::from_secs(30), || async {
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_loses_nothing() {
+    let redis = RedisServer::start_with(true);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut child = spawn_relay(&redis, port);
+    wait_healthy(&http, &base).await;
+
+    let post = |path: &str, token: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let tenant: Value = post("/v1/tenants", ADMIN, json!({"name": "crash"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tid = tenant["id"].as_str().unwrap();
+    let tok: Value = post(
+        &format!("/v1/tenants/{tid}/tokens"),
+        ADMIN,
+        json!({"scopes": ["manage", "consume", "read"]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let token = tok["token"].as_str().unwrap().to_string();
+    let src: Value = post("/v1/sources", &token, json!({"name": "s", "verification": {"type": "none"}}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ingest = src["ingestUrl"].as_str().unwrap().to_string();
+    let q: Value = post(
+        "/v1/queues",
+        &token,
+        json!({"sourceId": src["id"], "name": "w", "leaseSeconds": 1,
+               "backoff": {"initialSeconds": 0, "multiplier": 1, "maxSeconds": 0}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let qid = q["id"].as_str().unwrap().to_string();
+
+    let accepted: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = vec![];
+    for p in 0..4 {
+        let (http, ingest, accepted, stop) = (http.clone(), ingest.clone(), accepted.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                if let Ok(r) = http.post(&ingest).body(format!("p{p}-{i}")).send().await {
+                    if r.status() == 202 {
+                        if let Ok(v) = r.json::<Value>().await {
+                            accepted.lock().unwrap().insert(v["id"].as_str().unwrap().to_string());
+                        }
+                    }
+                } else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }));
+    }
+    for _ in 0..3 {
+        let (http, base, token, qid, acked, accepted, stop) = (
+            http.clone(), base.clone(), token.clone(), qid.clone(), acked.clone(), accepted.clone(), stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let done = stop.load(std::sync::atomic::Ordering::Relaxed) && {
+                    let a = accepted.lock().unwrap();
+                    let k = acked.lock().unwrap();
+                    a.iter().all(|id| k.contains(id))
+                };
+                if done {
+                    return;
+                }
+                let r = http
+                    .get(format!("{base}/v1/queues/{qid}/next?wait=1"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+                let Ok(r) = r else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
+                if r.status() != 200 {
+                    continue;
+                }
+                let meta: Value =
+                    serde_json::from_str(r.headers()["x-hookbay-meta"].to_str().unwrap()).unwrap();
+                if let Ok(a) = http.post(meta["ackUrl"].as_str().unwrap()).send().await {
+                    if a.status() == 204 {
+                        acked.lock().unwrap().insert(meta["messageId"].as_str().unwrap().to_string());
+                    }
+                }
+            }
+        }));
+    }
+
+    // let traffic flow, then kill -9 in the middle of it
+    eventually(Duration::from_secs(60), || async { accepted.lock().unwrap().len() >= 300 }).await;
+    child.kill().expect("kill -9");
+    child.wait().unwrap();
+    let at_kill = accepted.lock().unwrap().len();
+    let mut child = spawn_relay(&redis, port);
+    wait_healthy(&http, &base).await;
+    eventually(Duration::from_secs(60), || async { accepted.lock().unwrap().len() >= at_kill + 200 }).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    tokio::time::timeout(Duration::from_secs(120), async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await
+    .expect("every accepted message gets settled");
+    let accepted = accepted.lock().unwrap();
+    let acked = acked.lock().unwrap();
+    let lost: Vec<_> = accepted.iter().filter(|id| !acked.contains(*id)).collect();
+    assert!(lost.is_empty(), "lost after kill -9: {lost:?}");
+    assert!(accepted.len() >= 500);
+    child.kill().ok();
+    child.wait().ok();
+}
