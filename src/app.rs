@@ -115,7 +115,9 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
     crate::metrics::install();
     let mut settings = cfg.validate()?;
     if settings.admin_token.is_none() {
-        tracing::warn!("HOOKBAY_ADMIN_TOKEN is not set: the operator API (/v1/tenants) is disabled");
+        tracing::warn!(
+            "HOOKBAY_ADMIN_TOKEN is not set: the operator API (/v1/tenants) is disabled"
+        );
     }
     let store = connect(&settings).await;
     let secret = match &settings.secret_key {

@@ -21,7 +21,11 @@ pub struct Config {
     pub public_url: Option<String>,
 
     /// Redis URL (`redis://host:port/db`, `rediss://…`).
-    #[arg(long, env = "HOOKBAY_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(
+        long,
+        env = "HOOKBAY_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
     pub redis_url: String,
 
     /// Number of multiplexed Redis connections this node opens for commands
@@ -147,13 +151,19 @@ impl Config {
             }
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
-            return Err(ConfigError("HOOKBAY_LOG_FORMAT must be text or json".into()));
+            return Err(ConfigError(
+                "HOOKBAY_LOG_FORMAT must be text or json".into(),
+            ));
         }
         if !(50..=30_000).contains(&self.ingest_timeout_ms) {
-            return Err(ConfigError("HOOKBAY_INGEST_TIMEOUT_MS must be 50..=30000".into()));
+            return Err(ConfigError(
+                "HOOKBAY_INGEST_TIMEOUT_MS must be 50..=30000".into(),
+            ));
         }
         if !(50..=60_000).contains(&self.reap_interval_ms) {
-            return Err(ConfigError("HOOKBAY_REAP_INTERVAL_MS must be 50..=60000".into()));
+            return Err(ConfigError(
+                "HOOKBAY_REAP_INTERVAL_MS must be 50..=60000".into(),
+            ));
         }
         let workers = self.workers.unwrap_or_else(|| {
             std::thread::available_parallelism()

@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use hookbay::config::Config;
 
 #[derive(Parser)]
-#[command(name = "hookbay", version, about = "Multi-tenant inbound webhook relay on Redis streams")]
+#[command(
+    name = "hookbay",
+    version,
+    about = "Multi-tenant inbound webhook relay on Redis streams"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

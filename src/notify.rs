@@ -135,7 +135,8 @@ async fn run(
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        let connected = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub()).await;
+        let connected =
+            tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub()).await;
         if let Ok(Ok(ps)) = connected {
             backoff = Duration::from_millis(100);
             let (mut sink, mut stream) = ps.split();

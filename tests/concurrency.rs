@@ -46,7 +46,9 @@ async fn pollers_and_streams_on_two_nodes_each_message_settled_once() {
     // 3 SSE streams, alternating nodes
     for i in 0..3 {
         let relay = if i % 2 == 0 { b.clone() } else { a.clone() };
-        let url = relay.url(&format!("/v1/queues/{q}/stream?prefetch=5&access_token={token}"));
+        let url = relay.url(&format!(
+            "/v1/queues/{q}/stream?prefetch=5&access_token={token}"
+        ));
         let acked = acked.clone();
         tasks.push(tokio::spawn(async move {
             let mut sse = Sse::connect(&relay, &url).await;
@@ -85,14 +87,19 @@ async fn pollers_and_streams_on_two_nodes_each_message_settled_once() {
     })
     .await
     .expect("all messages consumed");
-    let acked = acked.lock().unwrap();
+    let acked = acked.lock().unwrap().clone();
     assert_eq!(acked.len(), MESSAGES);
     for id in &sent {
         assert_eq!(acked.get(id), Some(&1), "{id} settled exactly once");
     }
     let c = a.counts(&t, &q).await;
     assert_eq!(
-        (c["ready"].as_u64(), c["leased"].as_u64(), c["delayed"].as_u64(), c["dead"].as_u64()),
+        (
+            c["ready"].as_u64(),
+            c["leased"].as_u64(),
+            c["delayed"].as_u64(),
+            c["dead"].as_u64()
+        ),
         (Some(0), Some(0), Some(0), Some(0))
     );
 }

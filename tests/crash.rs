@@ -69,12 +69,16 @@ async fn kill_dash_nine_loses_nothing() {
     .await
     .unwrap();
     let token = tok["token"].as_str().unwrap().to_string();
-    let src: Value = post("/v1/sources", &token, json!({"name": "s", "verification": {"type": "none"}}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let src: Value = post(
+        "/v1/sources",
+        &token,
+        json!({"name": "s", "verification": {"type": "none"}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let ingest = src["ingestUrl"].as_str().unwrap().to_string();
     let q: Value = post(
         "/v1/queues",
@@ -94,7 +98,8 @@ async fn kill_dash_nine_loses_nothing() {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tasks = vec![];
     for p in 0..4 {
-        let (http, ingest, accepted, stop) = (http.clone(), ingest.clone(), accepted.clone(), stop.clone());
+        let (http, ingest, accepted, stop) =
+            (http.clone(), ingest.clone(), accepted.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -102,7 +107,10 @@ async fn kill_dash_nine_loses_nothing() {
                 if let Ok(r) = http.post(&ingest).body(format!("p{p}-{i}")).send().await {
                     if r.status() == 202 {
                         if let Ok(v) = r.json::<Value>().await {
-                            accepted.lock().unwrap().insert(v["id"].as_str().unwrap().to_string());
+                            accepted
+                                .lock()
+                                .unwrap()
+                                .insert(v["id"].as_str().unwrap().to_string());
                         }
                     }
                 } else {
@@ -113,7 +121,13 @@ async fn kill_dash_nine_loses_nothing() {
     }
     for _ in 0..3 {
         let (http, base, token, qid, acked, accepted, stop) = (
-            http.clone(), base.clone(), token.clone(), qid.clone(), acked.clone(), accepted.clone(), stop.clone(),
+            http.clone(),
+            base.clone(),
+            token.clone(),
+            qid.clone(),
+            acked.clone(),
+            accepted.clone(),
+            stop.clone(),
         );
         tasks.push(tokio::spawn(async move {
             loop {
@@ -141,7 +155,10 @@ async fn kill_dash_nine_loses_nothing() {
                     serde_json::from_str(r.headers()["x-hookbay-meta"].to_str().unwrap()).unwrap();
                 if let Ok(a) = http.post(meta["ackUrl"].as_str().unwrap()).send().await {
                     if a.status() == 204 {
-                        acked.lock().unwrap().insert(meta["messageId"].as_str().unwrap().to_string());
+                        acked
+                            .lock()
+                            .unwrap()
+                            .insert(meta["messageId"].as_str().unwrap().to_string());
                     }
                 }
             }
@@ -149,13 +166,19 @@ async fn kill_dash_nine_loses_nothing() {
     }
 
     // let traffic flow, then kill -9 in the middle of it
-    eventually(Duration::from_secs(60), || async { accepted.lock().unwrap().len() >= 300 }).await;
+    eventually(Duration::from_secs(60), || async {
+        accepted.lock().unwrap().len() >= 300
+    })
+    .await;
     child.kill().expect("kill -9");
     child.wait().unwrap();
     let at_kill = accepted.lock().unwrap().len();
     let mut child = spawn_relay(&redis, port);
     wait_healthy(&http, &base).await;
-    eventually(Duration::from_secs(60), || async { accepted.lock().unwrap().len() >= at_kill + 200 }).await;
+    eventually(Duration::from_secs(60), || async {
+        accepted.lock().unwrap().len() >= at_kill + 200
+    })
+    .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 
     tokio::time::timeout(Duration::from_secs(120), async {

@@ -29,7 +29,10 @@ async fn ingest_then_next_is_byte_exact_with_full_meta() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(id.starts_with("msg_"));
 
     let d = relay.next(&t, &q, "").await.expect("a delivery");
@@ -46,7 +49,10 @@ async fn ingest_then_next_is_byte_exact_with_full_meta() {
     assert_eq!(m["query"], "x=1&y=two");
     assert_eq!(m["contentType"], "application/xml");
     assert_eq!(m["headers"]["x-custom"], "Value");
-    assert!(m["headers"].get("connection").is_none(), "hop-by-hop dropped");
+    assert!(
+        m["headers"].get("connection").is_none(),
+        "hop-by-hop dropped"
+    );
     assert_eq!(m["verified"], false);
     assert_eq!(m["redelivered"], false);
     assert_eq!(m["replayed"], false);
@@ -59,11 +65,21 @@ async fn ingest_then_next_is_byte_exact_with_full_meta() {
             "{k} is absolute"
         );
     }
-    assert!(relay.next(&t, &q, "").await.is_none(), "leased: not handed out twice");
+    assert!(
+        relay.next(&t, &q, "").await.is_none(),
+        "leased: not handed out twice"
+    );
     assert_eq!(relay.settle(m, "ackUrl", None).await, 204);
-    assert_eq!(relay.settle(m, "ackUrl", None).await, 409, "ack twice: stale");
+    assert_eq!(
+        relay.settle(m, "ackUrl", None).await,
+        409,
+        "ack twice: stale"
+    );
     let c = relay.counts(&t, &q).await;
-    assert_eq!((c["ready"].as_u64(), c["leased"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (c["ready"].as_u64(), c["leased"].as_u64()),
+        (Some(0), Some(0))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,14 +90,21 @@ async fn fan_out_delivers_to_every_queue_independently() {
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q1 = relay.queue(&t, &src, json!({})).await;
     let q2 = relay.queue(&t, &src, json!({})).await;
-    let id = relay.ingest(&ingest, "application/json", r#"{"n":1}"#).await;
+    let id = relay
+        .ingest(&ingest, "application/json", r#"{"n":1}"#)
+        .await;
     let a = relay.next(&t, &q1, "").await.unwrap();
     let b = relay.next(&t, &q2, "").await.unwrap();
     assert_eq!(a.meta["messageId"], id);
     assert_eq!(b.meta["messageId"], id);
     assert_eq!(relay.settle(&a.meta, "ackUrl", None).await, 204);
     // q2's lease is independent of q1's ack
-    assert_eq!(relay.settle(&b.meta, "nackUrl", Some(json!({"delaySeconds": 0}))).await, 204);
+    assert_eq!(
+        relay
+            .settle(&b.meta, "nackUrl", Some(json!({"delaySeconds": 0})))
+            .await,
+        204
+    );
     let again = relay.next(&t, &q2, "").await.unwrap();
     assert_eq!(again.meta["attempt"], 2);
     assert_eq!(again.meta["redelivered"], true);
@@ -98,7 +121,10 @@ async fn long_poll_wakes_on_ingest_and_times_out_with_204() {
 
     let started = std::time::Instant::now();
     assert!(relay.next(&t, &q, "wait=1").await.is_none());
-    assert!(started.elapsed() >= Duration::from_millis(900), "waited for `wait`");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited for `wait`"
+    );
 
     let poll = {
         let http = relay.http.clone();
@@ -108,8 +134,17 @@ async fn long_poll_wakes_on_ingest_and_times_out_with_204() {
     };
     // the poll is parked; wait until the relay counts it before ingesting
     eventually(Duration::from_secs(5), || async {
-        let m = relay.http.get(relay.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        m.lines().any(|l| l.starts_with("hookbay_long_polls_waiting") && !l.ends_with(" 0"))
+        let m = relay
+            .http
+            .get(relay.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        m.lines()
+            .any(|l| l.starts_with("hookbay_long_polls_waiting") && !l.ends_with(" 0"))
     })
     .await;
     relay.ingest(&ingest, "text/plain", "wake up").await;
@@ -129,8 +164,12 @@ async fn sse_sends_non_utf8_as_base64_and_text_as_utf8() {
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
     let binary: Vec<u8> = (0u8..=255).collect();
-    let id1 = relay.ingest(&ingest, "application/octet-stream", binary.clone()).await;
-    let id2 = relay.ingest(&ingest, "application/json", r#"{"héllo":"wörld"}"#).await;
+    let id1 = relay
+        .ingest(&ingest, "application/octet-stream", binary.clone())
+        .await;
+    let id2 = relay
+        .ingest(&ingest, "application/json", r#"{"héllo":"wörld"}"#)
+        .await;
 
     // access_token in the query, as a browser EventSource would send it
     let url = relay.url(&format!("/v1/queues/{q}/stream?access_token={}", t.token));
@@ -161,23 +200,38 @@ async fn prefetch_window_limits_unsettled_messages_per_stream() {
     for i in 0..5 {
         relay.ingest(&ingest, "text/plain", format!("m{i}")).await;
     }
-    let url = relay.url(&format!("/v1/queues/{q}/stream?prefetch=2&access_token={}", t.token));
+    let url = relay.url(&format!(
+        "/v1/queues/{q}/stream?prefetch=2&access_token={}",
+        t.token
+    ));
     let mut sse = Sse::connect(&relay, &url).await;
     let a = sse.next_event().await.unwrap();
     let b = sse.next_event().await.unwrap();
-    assert_eq!((a.data["payload"].as_str(), b.data["payload"].as_str()), (Some("m0"), Some("m1")));
+    assert_eq!(
+        (a.data["payload"].as_str(), b.data["payload"].as_str()),
+        (Some("m0"), Some("m1"))
+    );
     // window full: nothing more arrives, and the rest stays ready
     assert!(sse.next_within(Duration::from_millis(1500)).await.is_none());
     let c = relay.counts(&t, &q).await;
-    assert_eq!((c["leased"].as_u64(), c["ready"].as_u64()), (Some(2), Some(3)));
+    assert_eq!(
+        (c["leased"].as_u64(), c["ready"].as_u64()),
+        (Some(2), Some(3))
+    );
     // settling one frees one slot
     assert_eq!(relay.settle(&a.data["meta"], "ackUrl", None).await, 204);
-    let c3 = sse.next_within(Duration::from_secs(5)).await.expect("slot refilled");
+    let c3 = sse
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("slot refilled");
     assert_eq!(c3.data["payload"], "m2");
     assert!(sse.next_within(Duration::from_millis(1000)).await.is_none());
     // a reject frees a slot too
     assert_eq!(relay.settle(&b.data["meta"], "rejectUrl", None).await, 204);
-    let c4 = sse.next_within(Duration::from_secs(5)).await.expect("slot refilled");
+    let c4 = sse
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("slot refilled");
     assert_eq!(c4.data["payload"], "m3");
 }
 
@@ -192,17 +246,30 @@ async fn nack_delay_is_honoured_not_before() {
     let d = relay.next(&t, &q, "").await.unwrap();
     let nacked_at = std::time::Instant::now();
     assert_eq!(
-        relay.settle(&d.meta, "nackUrl", Some(json!({"reason": "busy", "delaySeconds": 2}))).await,
+        relay
+            .settle(
+                &d.meta,
+                "nackUrl",
+                Some(json!({"reason": "busy", "delaySeconds": 2}))
+            )
+            .await,
         204
     );
     assert_eq!(relay.counts(&t, &q).await["delayed"], 1);
     // a long poll that covers the due time gets it, but not before 2 s
     let again = relay.next(&t, &q, "wait=10").await.expect("redelivered");
-    assert!(nacked_at.elapsed() >= Duration::from_millis(1950), "{:?}", nacked_at.elapsed());
+    assert!(
+        nacked_at.elapsed() >= Duration::from_millis(1950),
+        "{:?}",
+        nacked_at.elapsed()
+    );
     assert_eq!(again.meta["attempt"], 2);
     // the history records the nack with its reason
     let msg = relay
-        .get_json(&t.token, &format!("/v1/messages/{}", d.meta["messageId"].as_str().unwrap()))
+        .get_json(
+            &t.token,
+            &format!("/v1/messages/{}", d.meta["messageId"].as_str().unwrap()),
+        )
         .await;
     let h = &msg["deliveries"][0]["history"];
     assert_eq!(h[0]["outcome"], "nack");
@@ -228,7 +295,10 @@ async fn expired_leases_redeliver_with_backoff_then_dead_letter() {
     let first = relay.next(&t, &q, "").await.unwrap();
     assert_eq!(first.meta["attempt"], 1);
     // nobody settles: the lease runs out and the message comes back
-    let second = relay.next(&t, &q, "wait=10").await.expect("redelivered after expiry");
+    let second = relay
+        .next(&t, &q, "wait=10")
+        .await
+        .expect("redelivered after expiry");
     assert_eq!(second.meta["attempt"], 2);
     assert_eq!(second.meta["redelivered"], true);
     // the stale token from the first lease cannot settle the second
@@ -238,7 +308,9 @@ async fn expired_leases_redeliver_with_backoff_then_dead_letter() {
         relay.counts(&t, &q).await["dead"] == 1
     })
     .await;
-    let dl = relay.get_json(&t.token, &format!("/v1/queues/{q}/dead-letters")).await;
+    let dl = relay
+        .get_json(&t.token, &format!("/v1/queues/{q}/dead-letters"))
+        .await;
     assert_eq!(dl["items"][0]["messageId"], id);
     assert_eq!(dl["items"][0]["reason"], "max_attempts");
     assert_eq!(dl["items"][0]["attempts"], 2);
@@ -249,7 +321,11 @@ async fn expired_leases_redeliver_with_backoff_then_dead_letter() {
 
     // redrive the dead letters
     let r = relay
-        .post(&t.token, &format!("/v1/queues/{q}/replay"), json!({"deadLetters": true}))
+        .post(
+            &t.token,
+            &format!("/v1/queues/{q}/replay"),
+            json!({"deadLetters": true}),
+        )
         .await;
     assert_eq!(r.status(), 202);
     assert_eq!(r.json::<Value>().await.unwrap()["replayed"], 1);
@@ -276,16 +352,27 @@ async fn reject_dead_letters_with_reason_and_extend_prolongs_the_lease() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let new_exp = r.json::<Value>().await.unwrap()["leaseExpiresAt"].as_str().unwrap().to_string();
-    assert!(new_exp > d.meta["leaseExpiresAt"].as_str().unwrap().to_string());
+    let new_exp = r.json::<Value>().await.unwrap()["leaseExpiresAt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(new_exp.as_str() > d.meta["leaseExpiresAt"].as_str().unwrap());
     // the original 1 s lease would have expired by now; the extended one holds
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(relay.counts(&t, &q).await["leased"], 1);
     assert_eq!(
-        relay.settle(&d.meta, "rejectUrl", Some(json!({"reason": "schema mismatch"}))).await,
+        relay
+            .settle(
+                &d.meta,
+                "rejectUrl",
+                Some(json!({"reason": "schema mismatch"}))
+            )
+            .await,
         204
     );
-    let dl = relay.get_json(&t.token, &format!("/v1/queues/{q}/dead-letters")).await;
+    let dl = relay
+        .get_json(&t.token, &format!("/v1/queues/{q}/dead-letters"))
+        .await;
     assert_eq!(dl["items"][0]["reason"], "schema mismatch");
 }
 
@@ -303,7 +390,11 @@ async fn replay_of_acked_messages_by_id_and_time_range() {
     assert!(relay.next(&t, &q, "").await.is_none());
 
     let r = relay
-        .post(&t.token, &format!("/v1/queues/{q}/replay"), json!({"messageIds": [id]}))
+        .post(
+            &t.token,
+            &format!("/v1/queues/{q}/replay"),
+            json!({"messageIds": [id]}),
+        )
         .await;
     assert_eq!(r.status(), 202);
     assert_eq!(r.json::<Value>().await.unwrap()["replayed"], 1);
@@ -335,7 +426,11 @@ async fn history_message_detail_and_queue_stats() {
     let q = relay.queue(&t, &src, json!({})).await;
     let mut ids = vec![];
     for i in 0..5 {
-        ids.push(relay.ingest(&ingest, "application/json", format!(r#"{{"i":{i}}}"#)).await);
+        ids.push(
+            relay
+                .ingest(&ingest, "application/json", format!(r#"{{"i":{i}}}"#))
+                .await,
+        );
     }
     let page1 = relay
         .get_json(&t.token, &format!("/v1/sources/{src}/messages?limit=3"))
@@ -345,13 +440,23 @@ async fn history_message_detail_and_queue_stats() {
     assert_eq!(items[0]["id"], ids[4], "newest first");
     let cursor = page1["nextCursor"].as_str().unwrap();
     let page2 = relay
-        .get_json(&t.token, &format!("/v1/sources/{src}/messages?limit=3&cursor={cursor}"))
+        .get_json(
+            &t.token,
+            &format!("/v1/sources/{src}/messages?limit=3&cursor={cursor}"),
+        )
         .await;
-    let rest: Vec<&str> = page2["items"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let rest: Vec<&str> = page2["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert_eq!(rest, vec![ids[1].as_str(), ids[0].as_str()]);
 
     let d = relay.next(&t, &q, "").await.unwrap();
-    let m = relay.get_json(&t.token, &format!("/v1/messages/{}", ids[0])).await;
+    let m = relay
+        .get_json(&t.token, &format!("/v1/messages/{}", ids[0]))
+        .await;
     assert_eq!(m["payload"], r#"{"i":0}"#);
     assert_eq!(m["deliveries"][0]["queueId"], q);
     assert_eq!(m["deliveries"][0]["state"], "leased");
@@ -362,7 +467,9 @@ async fn history_message_detail_and_queue_stats() {
     assert_eq!(stats["counts"]["leased"], 1);
     assert!(stats["counts"]["oldestReadyAgeSeconds"].as_f64().unwrap() >= 0.0);
     assert_eq!(relay.settle(&d.meta, "ackUrl", None).await, 204);
-    let m = relay.get_json(&t.token, &format!("/v1/messages/{}", ids[0])).await;
+    let m = relay
+        .get_json(&t.token, &format!("/v1/messages/{}", ids[0]))
+        .await;
     assert_eq!(m["deliveries"][0]["state"], "acked");
     assert_eq!(m["deliveries"][0]["history"][0]["outcome"], "ack");
 }
@@ -404,7 +511,11 @@ async fn body_limit_unknown_key_and_token_verification() {
         .unwrap();
     assert_eq!(r.status(), 413, "chunked body over the limit");
     // unknown key -> 404
-    let r = post(relay.url("/in/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), b"x".to_vec()).await;
+    let r = post(
+        relay.url("/in/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        b"x".to_vec(),
+    )
+    .await;
     assert_eq!(r.status(), 404);
     assert_eq!(relay.counts(&t, &q).await["ready"], 0, "nothing stored");
     // right token (query) -> stored, verified, and the token is not kept
@@ -450,8 +561,14 @@ async fn dedupe_and_custom_response() {
     };
     let (a, b) = tokio::join!(send(), send());
     assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
-    let ida = a.headers()["x-hookbay-message-id"].to_str().unwrap().to_string();
-    let idb = b.headers()["x-hookbay-message-id"].to_str().unwrap().to_string();
+    let ida = a.headers()["x-hookbay-message-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let idb = b.headers()["x-hookbay-message-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert_eq!(ida, idb, "duplicate answers the first id");
     assert_eq!(a.text().await.unwrap(), "thanks");
     assert_eq!(relay.counts(&t, &q).await["ready"], 1, "stored once");
@@ -481,11 +598,24 @@ async fn retention_trims_settled_messages_but_never_pending_ones() {
     let store = relay.running.state.store.clone();
     eventually(Duration::from_secs(5), || async {
         hookbay::reaper::pass(&store).await.unwrap();
-        relay.get(&t.token, &format!("/v1/messages/{acked}")).await.status() == 404
+        relay
+            .get(&t.token, &format!("/v1/messages/{acked}"))
+            .await
+            .status()
+            == 404
     })
     .await;
-    assert_eq!(relay.get(&t.token, &format!("/v1/messages/{pending}")).await.status(), 200);
-    let d = relay.next(&t, &q, "").await.expect("pending message survived");
+    assert_eq!(
+        relay
+            .get(&t.token, &format!("/v1/messages/{pending}"))
+            .await
+            .status(),
+        200
+    );
+    let d = relay
+        .next(&t, &q, "")
+        .await
+        .expect("pending message survived");
     assert_eq!(d.body, b"old, pending");
 }
 
@@ -498,16 +628,38 @@ async fn deleting_a_queue_stops_fan_out_and_ends_streams() {
     let q = relay.queue(&t, &src, json!({})).await;
     let keep = relay.queue(&t, &src, json!({})).await;
     relay.ingest(&ingest, "text/plain", "1").await;
-    let r = relay.http.delete(relay.url(&format!("/v1/queues/{q}"))).bearer_auth(&t.token).send().await.unwrap();
+    let r = relay
+        .http
+        .delete(relay.url(&format!("/v1/queues/{q}")))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
-    assert_eq!(relay.get(&t.token, &format!("/v1/queues/{q}")).await.status(), 404);
+    assert_eq!(
+        relay
+            .get(&t.token, &format!("/v1/queues/{q}"))
+            .await
+            .status(),
+        404
+    );
     relay.ingest(&ingest, "text/plain", "2").await;
     assert_eq!(relay.counts(&t, &keep).await["ready"], 2);
     let mut c = redis.conn().await;
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("*{q}*")).query_async(&mut c).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("*{q}*"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert!(keys.is_empty(), "queue state removed: {keys:?}");
     // deleting the source stops ingest
-    let r = relay.http.delete(relay.url(&format!("/v1/sources/{src}"))).bearer_auth(&t.token).send().await.unwrap();
+    let r = relay
+        .http
+        .delete(relay.url(&format!("/v1/sources/{src}")))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     let r = relay.http.post(&ingest).body("3").send().await.unwrap();
     assert_eq!(r.status(), 404);

@@ -16,27 +16,62 @@ async fn redis_down_gives_fast_503_and_recovers_without_restart() {
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
     relay.ingest(&ingest, "text/plain", "before").await;
-    assert_eq!(relay.http.get(relay.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        relay
+            .http
+            .get(relay.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     redis.stop();
     for _ in 0..3 {
         let started = Instant::now();
-        let r = relay.http.post(&ingest).body("during").send().await.unwrap();
+        let r = relay
+            .http
+            .post(&ingest)
+            .body("during")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 503);
-        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
         assert_eq!(r.headers()["retry-after"], "1");
         assert_eq!(r.headers()["content-type"], "application/problem+json");
     }
     let r = relay.http.get(relay.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 503);
-    assert_eq!(relay.http.get(relay.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        relay
+            .http
+            .get(relay.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // consumers get a 503 too, not a hang
     let r = relay.get(&t.token, &format!("/v1/queues/{q}/next")).await;
     assert_eq!(r.status(), 503);
 
     redis.restart();
     eventually(Duration::from_secs(10), || async {
-        relay.http.get(relay.url("/readyz")).send().await.unwrap().status() == 200
+        relay
+            .http
+            .get(relay.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
     })
     .await;
     relay.ingest(&ingest, "text/plain", "after").await;
@@ -66,7 +101,10 @@ async fn redis_down_gives_fast_503_and_recovers_without_restart() {
     })
     .await;
     relay.ingest(&ingest, "text/plain", "wake").await;
-    let r = tokio::time::timeout(Duration::from_secs(2), poll).await.expect("woken").unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(2), poll)
+        .await
+        .expect("woken")
+        .unwrap();
     assert_eq!(r.text().await.unwrap(), "wake");
 }
 
@@ -79,7 +117,11 @@ async fn flushed_scripts_are_reloaded_transparently() {
     let q = relay.queue(&t, &src, json!({})).await;
     relay.ingest(&ingest, "text/plain", "1").await;
     let mut c = redis.conn().await;
-    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     relay.ingest(&ingest, "text/plain", "2").await;
     let d = relay.next(&t, &q, "").await.unwrap();
     assert_eq!(d.body, b"1");
@@ -88,7 +130,11 @@ async fn flushed_scripts_are_reloaded_transparently() {
 /// Count connections whose client port is not the test's own.
 async fn client_count(redis: &RedisServer) -> usize {
     let mut c = redis.conn().await;
-    let list: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut c).await.unwrap();
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     list.lines().count() - 1
 }
 
@@ -114,21 +160,33 @@ async fn many_waiting_consumers_share_a_bounded_set_of_connections() {
             t.token.clone(),
         );
         polls.push(tokio::spawn(async move {
-            http.get(url).bearer_auth(tok).send().await.unwrap().status().as_u16()
+            http.get(url)
+                .bearer_auth(tok)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }));
     }
     let mut streams = vec![];
     for _ in 0..300 {
-        let url = relay.url(&format!("/v1/queues/{q}/stream?prefetch=1&access_token={}", t.token));
-        streams.push(
-            http.get(url)
-                .send()
-                .await
-                .unwrap(),
-        );
+        let url = relay.url(&format!(
+            "/v1/queues/{q}/stream?prefetch=1&access_token={}",
+            t.token
+        ));
+        streams.push(http.get(url).send().await.unwrap());
     }
     eventually(Duration::from_secs(20), || async {
-        let m = relay.http.get(relay.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let m = relay
+            .http
+            .get(relay.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let val = |name: &str| {
             m.lines()
                 .find(|l| l.starts_with(name))
@@ -141,7 +199,10 @@ async fn many_waiting_consumers_share_a_bounded_set_of_connections() {
     .await;
     let n = client_count(&redis).await;
     // pool (4) + notifications (1) + this test's own connection (1) + slack
-    assert!(n <= 4 + 1 + 1 + 2, "{n} redis clients for 600 waiting consumers");
+    assert!(
+        n <= 4 + 1 + 1 + 2,
+        "{n} redis clients for 600 waiting consumers"
+    );
     // and they all still work: streams hold at most one each (prefetch=1),
     // so of 600 messages at least 300 must reach the long polls
     for i in 0..600 {
@@ -149,7 +210,12 @@ async fn many_waiting_consumers_share_a_bounded_set_of_connections() {
     }
     let mut ok = 0;
     for p in polls {
-        if tokio::time::timeout(Duration::from_secs(30), p).await.unwrap().unwrap() == 200 {
+        if tokio::time::timeout(Duration::from_secs(30), p)
+            .await
+            .unwrap()
+            .unwrap()
+            == 200
+        {
             ok += 1;
         }
     }

@@ -25,7 +25,9 @@ pub fn lease_ms(lease: Option<u64>) -> Result<u64, ApiError> {
     match lease {
         None => Ok(0),
         Some(s) if (1..=MAX_LEASE_SECS).contains(&s) => Ok(s * 1000),
-        Some(_) => Err(ApiError::bad(format!("lease must be 1..={MAX_LEASE_SECS} seconds"))),
+        Some(_) => Err(ApiError::bad(format!(
+            "lease must be 1..={MAX_LEASE_SECS} seconds"
+        ))),
     }
 }
 
@@ -148,7 +150,10 @@ pub async fn settle(
     }
     let _ = req;
     let token = q.token.as_deref().ok_or(ApiError::Unauthorized)?;
-    let lease = state.keys.verify_lease(token).ok_or(ApiError::Unauthorized)?;
+    let lease = state
+        .keys
+        .verify_lease(token)
+        .ok_or(ApiError::Unauthorized)?;
     let (source_id, stream_id) = ids::parse_message_id(&message_id).ok_or(ApiError::NotFound)?;
     if lease.queue_id != queue_id || lease.stream_id != stream_id {
         return Err(ApiError::NotFound);
@@ -178,7 +183,9 @@ pub async fn settle(
         _ => {
             let b: ExtendBody = parse_json(&body, false)?;
             if !(1..=MAX_LEASE_SECS).contains(&b.seconds) {
-                return Err(ApiError::bad(format!("seconds must be 1..={MAX_LEASE_SECS}")));
+                return Err(ApiError::bad(format!(
+                    "seconds must be 1..={MAX_LEASE_SECS}"
+                )));
             }
             (SettleOp::Extend(b.seconds * 1000), String::new())
         }

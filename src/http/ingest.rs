@@ -114,11 +114,13 @@ pub async fn ingest(
         metrics::ingest("too_large");
         return Err(ApiError::TooLarge(src.max_body_bytes));
     }
-    let body = read_body(payload, src.max_body_bytes).await.inspect_err(|e| {
-        if matches!(e, ApiError::TooLarge(_)) {
-            metrics::ingest("too_large");
-        }
-    })?;
+    let body = read_body(payload, src.max_body_bytes)
+        .await
+        .inspect_err(|e| {
+            if matches!(e, ApiError::TooLarge(_)) {
+                metrics::ingest("too_large");
+            }
+        })?;
 
     let headers: Vec<(String, String)> = req
         .headers()
@@ -168,14 +170,17 @@ pub async fn ingest(
             .and_then(|d| d.window_seconds)
             .unwrap_or(DEDUPE_WINDOW_SECS),
     };
-    let outcome = tokio::time::timeout(state.settings.ingest_timeout, state.store.ingest(&src.id, &msg))
-        .await
-        .map_err(|_| {
-            metrics::redis_error();
-            ApiError::Unavailable
-        })
-        .and_then(|r| r.map_err(ApiError::from))
-        .inspect_err(|_| metrics::ingest("unavailable"))?;
+    let outcome = tokio::time::timeout(
+        state.settings.ingest_timeout,
+        state.store.ingest(&src.id, &msg),
+    )
+    .await
+    .map_err(|_| {
+        metrics::redis_error();
+        ApiError::Unavailable
+    })
+    .and_then(|r| r.map_err(ApiError::from))
+    .inspect_err(|_| metrics::ingest("unavailable"))?;
     let (stream_id, duplicate) = match outcome {
         IngestOutcome::Stored { stream_id, .. } => (stream_id, false),
         IngestOutcome::Duplicate { stream_id } => (stream_id, true),
@@ -190,9 +195,14 @@ pub async fn ingest(
     let mut resp = match &src.response {
         Some(r) => {
             let mut b = HttpResponse::build(
-                actix_web::http::StatusCode::from_u16(r.status).unwrap_or(actix_web::http::StatusCode::OK),
+                actix_web::http::StatusCode::from_u16(r.status)
+                    .unwrap_or(actix_web::http::StatusCode::OK),
             );
-            b.content_type(r.content_type.as_deref().unwrap_or("text/plain; charset=utf-8"));
+            b.content_type(
+                r.content_type
+                    .as_deref()
+                    .unwrap_or("text/plain; charset=utf-8"),
+            );
             b.insert_header(("X-Hookbay-Message-Id", id.as_str()));
             b.body(r.body.clone())
         }

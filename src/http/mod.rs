@@ -44,7 +44,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/tenants", web::post().to(tenants::create))
                 .route("/tenants", web::get().to(tenants::list))
                 .route("/tenants/{tenant_id}", web::get().to(tenants::get))
-                .route("/tenants/{tenant_id}/tokens", web::post().to(tenants::create_token))
+                .route(
+                    "/tenants/{tenant_id}/tokens",
+                    web::post().to(tenants::create_token),
+                )
                 .route("/sources", web::post().to(sources::create))
                 .route("/sources", web::get().to(sources::list))
                 .route("/sources/{source_id}", web::get().to(sources::get))
@@ -58,7 +61,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/queues/{queue_id}", web::delete().to(queues::delete))
                 .route("/queues/{queue_id}/next", web::get().to(consume::next))
                 .route("/queues/{queue_id}/stream", web::get().to(stream::stream))
-                .route("/queues/{queue_id}/dead-letters", web::get().to(ops::dead_letters))
+                .route(
+                    "/queues/{queue_id}/dead-letters",
+                    web::get().to(ops::dead_letters),
+                )
                 .route("/queues/{queue_id}/replay", web::post().to(ops::replay))
                 .route(
                     "/queues/{queue_id}/messages/{message_id}/{op}",
@@ -77,7 +83,12 @@ pub fn query_config() -> web::QueryConfig {
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
     let _ = req;
-    error::problem(StatusCode::NOT_FOUND, "not_found", "Not found", "no such route")
+    error::problem(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "Not found",
+        "no such route",
+    )
 }
 
 async fn method_not_allowed() -> HttpResponse {

@@ -251,7 +251,11 @@ pub async fn message(
         }
     }
     let (payload, encoding) = meta::payload(&m.body);
-    let headers: Vec<[&str; 2]> = m.headers.iter().map(|(n, v)| [n.as_str(), v.as_str()]).collect();
+    let headers: Vec<[&str; 2]> = m
+        .headers
+        .iter()
+        .map(|(n, v)| [n.as_str(), v.as_str()])
+        .collect();
     let mut v = serde_json::to_value(summary(&src.id, &m)).map_err(|_| ApiError::Internal)?;
     v["headers"] = serde_json::json!(headers);
     v["payload"] = serde_json::json!(payload);

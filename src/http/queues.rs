@@ -48,7 +48,11 @@ fn check(q: &Queue) -> Result<(), ApiError> {
     validate_policy(q.lease_seconds, q.max_attempts, &q.backoff).map_err(ApiError::bad)
 }
 
-pub async fn create(state: Data, who: Principal, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: Data,
+    who: Principal,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let c = who.tenant(&[Scope::Manage])?;
     let b: CreateQueue = parse_json(&body, false)?;
     let src = tenant_source(&state, c, &b.source_id).await?;
@@ -101,7 +105,11 @@ async fn with_counts(state: &AppState, q: Arc<Queue>) -> Result<HttpResponse, Ap
     }))
 }
 
-pub async fn get(state: Data, who: Principal, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: Data,
+    who: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let c = who.tenant(&[Scope::Manage, Scope::Read])?;
     let q = tenant_queue(&state, c, &path).await?;
     with_counts(&state, q).await
@@ -137,7 +145,11 @@ pub async fn patch(
     with_counts(&state, q).await
 }
 
-pub async fn delete(state: Data, who: Principal, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: Data,
+    who: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let c = who.tenant(&[Scope::Manage])?;
     let q = tenant_queue(&state, c, &path).await?;
     state.store.delete_queue(&q).await?;

@@ -8,11 +8,11 @@ use super::error::{parse_json, ApiError};
 use super::{tenant_source, Data};
 use crate::app::AppState;
 use crate::ids;
+use crate::model::Scope;
 use crate::model::{
     now_rfc3339, CustomResponse, Dedupe, Source, DEFAULT_MAX_BODY, DEFAULT_RETENTION_HOURS,
     MAX_MAX_BODY, MAX_RETENTION_HOURS,
 };
-use crate::model::Scope;
 use crate::verify::Verification;
 
 #[derive(Deserialize)]
@@ -90,7 +90,9 @@ fn check(s: &Source) -> Result<(), ApiError> {
     }
     s.verification.validate().map_err(ApiError::bad)?;
     if !(1..=MAX_MAX_BODY).contains(&s.max_body_bytes) {
-        return Err(ApiError::bad(format!("maxBodyBytes must be 1..={MAX_MAX_BODY}")));
+        return Err(ApiError::bad(format!(
+            "maxBodyBytes must be 1..={MAX_MAX_BODY}"
+        )));
     }
     if !(1..=MAX_RETENTION_HOURS).contains(&s.retention_hours) {
         return Err(ApiError::bad(format!(
@@ -107,7 +109,9 @@ fn check(s: &Source) -> Result<(), ApiError> {
                 ))
             }
         }
-        if d.window_seconds.is_some_and(|w| !(1..=7 * 86400).contains(&w)) {
+        if d.window_seconds
+            .is_some_and(|w| !(1..=7 * 86400).contains(&w))
+        {
             return Err(ApiError::bad("dedupe.windowSeconds must be 1..=604800"));
         }
     }
@@ -118,18 +122,23 @@ fn check(s: &Source) -> Result<(), ApiError> {
         if r.body.len() > 64 * 1024 {
             return Err(ApiError::bad("response.body must be at most 64 KiB"));
         }
-        if r
-            .content_type
+        if r.content_type
             .as_ref()
             .is_some_and(|c| c.len() > 200 || !c.is_ascii())
         {
-            return Err(ApiError::bad("response.contentType is not a valid media type"));
+            return Err(ApiError::bad(
+                "response.contentType is not a valid media type",
+            ));
         }
     }
     Ok(())
 }
 
-pub async fn create(state: Data, who: Principal, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: Data,
+    who: Principal,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let c = who.tenant(&[Scope::Manage])?;
     let b: CreateSource = parse_json(&body, false)?;
     let s = Source {
@@ -158,7 +167,11 @@ pub async fn list(state: Data, who: Principal) -> Result<HttpResponse, ApiError>
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
-pub async fn get(state: Data, who: Principal, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: Data,
+    who: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let c = who.tenant(&[Scope::Manage, Scope::Read])?;
     let s = tenant_source(&state, c, &path).await?;
     Ok(HttpResponse::Ok().json(view(&state, s).await?))
@@ -197,7 +210,11 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(view(&state, s).await?))
 }
 
-pub async fn delete(state: Data, who: Principal, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: Data,
+    who: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let c = who.tenant(&[Scope::Manage])?;
     let s = tenant_source(&state, c, &path).await?;
     state.store.delete_source(&s).await?;

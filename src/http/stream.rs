@@ -81,7 +81,9 @@ pub async fn stream(
     let claims = who.tenant(&[Scope::Consume])?;
     let prefetch = q.prefetch.unwrap_or(10);
     if !(1..=MAX_PREFETCH).contains(&prefetch) {
-        return Err(ApiError::bad(format!("prefetch must be 1..={MAX_PREFETCH}")));
+        return Err(ApiError::bad(format!(
+            "prefetch must be 1..={MAX_PREFETCH}"
+        )));
     }
     let lease = lease_ms(q.lease)?;
     let queue = tenant_queue(&state, claims, &path).await?;
@@ -144,7 +146,9 @@ async fn run(
                     metrics::delivered("stream", leases.len() as u64);
                     for l in &leases {
                         let sid = l.message.stream_id.clone();
-                        state.streams.hold(&queue.id, &sid, l.generation, &settle_tx);
+                        state
+                            .streams
+                            .hold(&queue.id, &sid, l.generation, &settle_tx);
                         inflight.push((sid, l.generation));
                     }
                     for l in &leases {

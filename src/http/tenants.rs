@@ -16,7 +16,11 @@ struct CreateTenant {
     name: String,
 }
 
-pub async fn create(state: Data, who: Principal, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: Data,
+    who: Principal,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     who.admin()?;
     let b: CreateTenant = parse_json(&body, false)?;
     let name = b.name.trim();
@@ -47,7 +51,11 @@ fn may_see(who: &Principal, tenant_id: &str) -> Result<(), ApiError> {
     }
 }
 
-pub async fn get(state: Data, who: Principal, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: Data,
+    who: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     may_see(&who, &path)?;
     if !ids::is_valid(&path, "tnt_") {
         return Err(ApiError::NotFound);
@@ -119,7 +127,7 @@ pub async fn create_token(
         for q in qs {
             let found = super::load_queue(&state, q).await.ok();
             let allowed = parent.is_none_or(|p| p.allows_queue(q));
-            if !found.is_some_and(|f| f.tenant_id == tenant_id) || !allowed {
+            if found.is_none_or(|f| f.tenant_id != tenant_id) || !allowed {
                 return Err(ApiError::bad(format!("unknown queue {q}")));
             }
         }

@@ -64,7 +64,8 @@ impl Store {
     }
 
     pub async fn tenants(&self) -> Result<Vec<Tenant>> {
-        self.bounded(self.list_json(keys::TENANTS, keys::tenant)).await
+        self.bounded(self.list_json(keys::TENANTS, keys::tenant))
+            .await
     }
 
     pub async fn create_token(&self, t: &TokenRecord) -> Result<()> {

@@ -46,7 +46,10 @@ pub enum SettleOp {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SettleOutcome {
-    Done { state: String, lease_expires_at_ms: i64 },
+    Done {
+        state: String,
+        lease_expires_at_ms: i64,
+    },
     /// The lease was superseded (settled, replayed, or re-leased).
     Stale,
     /// The lease ran out before the outcome arrived.
@@ -104,7 +107,9 @@ struct RawAttempt {
 }
 
 /// cjson encodes an empty table as `{}`; accept it as an empty history.
-fn history<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<RawAttempt>, D::Error> {
+fn history<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<RawAttempt>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum H {
@@ -350,7 +355,10 @@ impl Store {
             let k = SourceKeys::new(source_id);
             let qk = k.queue(queue_id);
             let mut inv = self.scripts().replay.prepare_invoke();
-            inv.key(&k.log).key(&k.qp).key(qk.all().as_slice()).arg(queue_id);
+            inv.key(&k.log)
+                .key(&k.qp)
+                .key(qk.all().as_slice())
+                .arg(queue_id);
             match sel {
                 ReplaySelector::Ids(ids) => {
                     inv.arg("ids").arg(REPLAY_LIMIT).arg(ids);

@@ -75,7 +75,13 @@ pub struct QueueKeys {
 
 impl QueueKeys {
     pub fn all(&self) -> [&str; 5] {
-        [&self.ready, &self.delayed, &self.leased, &self.dead, &self.st]
+        [
+            &self.ready,
+            &self.delayed,
+            &self.leased,
+            &self.dead,
+            &self.st,
+        ]
     }
 }
 

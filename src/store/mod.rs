@@ -102,10 +102,7 @@ impl Store {
     }
 
     /// Run one storage operation with the default time bound.
-    async fn bounded<T>(
-        &self,
-        fut: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
+    async fn bounded<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
         match tokio::time::timeout(self.inner.op_timeout, fut).await {
             Ok(r) => r,
             Err(_) => {
@@ -135,7 +132,10 @@ impl Store {
                 .query_async::<Option<String>>(&mut c)
                 .await?
                 .is_some();
-            let v: String = redis::cmd("GET").arg(keys::SECRET).query_async(&mut c).await?;
+            let v: String = redis::cmd("GET")
+                .arg(keys::SECRET)
+                .query_async(&mut c)
+                .await?;
             Ok(v)
         })
         .await

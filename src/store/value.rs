@@ -20,9 +20,9 @@ pub fn string(v: &Value) -> Result<String> {
 pub fn int(v: &Value) -> Result<i64> {
     match v {
         Value::Int(i) => Ok(*i),
-        Value::BulkString(_) | Value::SimpleString(_) => string(v)?
-            .parse()
-            .map_err(|_| corrupt("expected integer")),
+        Value::BulkString(_) | Value::SimpleString(_) => {
+            string(v)?.parse().map_err(|_| corrupt("expected integer"))
+        }
         _ => Err(corrupt("expected integer")),
     }
 }
@@ -45,5 +45,8 @@ pub fn bytes(v: &Value) -> Result<bytes::Bytes> {
 
 /// First element of a script reply: the status word.
 pub fn status(reply: &[Value]) -> Result<String> {
-    reply.first().map(string).unwrap_or(Err(corrupt("empty reply")))
+    reply
+        .first()
+        .map(string)
+        .unwrap_or(Err(corrupt("empty reply")))
 }

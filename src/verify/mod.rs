@@ -160,10 +160,12 @@ fn check_secrets(secrets: &[String]) -> Result<(), String> {
 /// sides are hashed first so lengths leak nothing, and no early exit.
 pub fn any_secret_matches(secrets: &[String], given: &[u8]) -> bool {
     let g = Sha256::digest(given);
-    secrets.iter().fold(subtle::Choice::from(0), |acc, s| {
-        acc | Sha256::digest(s.as_bytes()).ct_eq(&g)
-    })
-    .into()
+    secrets
+        .iter()
+        .fold(subtle::Choice::from(0), |acc, s| {
+            acc | Sha256::digest(s.as_bytes()).ct_eq(&g)
+        })
+        .into()
 }
 
 fn mask(s: &str) -> String {

@@ -212,12 +212,17 @@ impl Relay {
 
     /// A new tenant and a token holding every scope.
     pub async fn tenant(&self) -> Tenant {
-        let r = self.admin_post("/v1/tenants", json!({"name": "acme"})).await;
+        let r = self
+            .admin_post("/v1/tenants", json!({"name": "acme"}))
+            .await;
         assert_eq!(r.status(), 201);
         let t: Value = r.json().await.expect("json");
         let id = t["id"].as_str().expect("id").to_string();
         let token = self
-            .token(&id, json!({"scopes": ["manage", "consume", "replay", "read"]}))
+            .token(
+                &id,
+                json!({"scopes": ["manage", "consume", "replay", "read"]}),
+            )
             .await;
         Tenant { id, token }
     }
@@ -314,9 +319,7 @@ impl Relay {
     }
 
     pub async fn counts(&self, t: &Tenant, q: &str) -> Value {
-        self.get_json(&t.token, &format!("/v1/queues/{q}"))
-            .await["counts"]
-            .clone()
+        self.get_json(&t.token, &format!("/v1/queues/{q}")).await["counts"].clone()
     }
 }
 
@@ -341,7 +344,8 @@ pub struct SseEvent {
 
 /// A connected SSE stream.
 pub struct Sse {
-    stream: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    stream:
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
     buf: String,
 }
 
@@ -363,7 +367,10 @@ impl Sse {
 
     /// The next `message` event, or `None` if none arrives within `within`.
     pub async fn next_within(&mut self, within: Duration) -> Option<SseEvent> {
-        tokio::time::timeout(within, self.next_event()).await.ok().flatten()
+        tokio::time::timeout(within, self.next_event())
+            .await
+            .ok()
+            .flatten()
     }
 
     pub async fn next_event(&mut self) -> Option<SseEvent> {
@@ -409,7 +416,10 @@ where
         if check().await {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "condition not reached in {limit:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached in {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
