@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Verification {
     /// Accept every delivery (`verified: false` in meta).
-    None,
+    None {},
     /// A shared secret in a header, or in the `token` query parameter.
     Token {
         secrets: Vec<String>,
@@ -82,7 +82,7 @@ impl VerifyError {
 impl Verification {
     pub fn scheme(&self) -> &'static str {
         match self {
-            Verification::None => "none",
+            Verification::None {} => "none",
             Verification::Token { .. } => "token",
         }
     }
@@ -90,7 +90,7 @@ impl Verification {
     /// Check the configuration itself (at create/patch time).
     pub fn validate(&self) -> Result<(), String> {
         match self {
-            Verification::None => Ok(()),
+            Verification::None {} => Ok(()),
             Verification::Token { secrets, header } => {
                 check_secrets(secrets)?;
                 if header.is_empty()
@@ -108,7 +108,7 @@ impl Verification {
     /// Verify one delivery against this scheme.
     pub fn verify(&self, d: &Delivery<'_>) -> Result<Verdict, VerifyError> {
         match self {
-            Verification::None => Ok(Verdict {
+            Verification::None {} => Ok(Verdict {
                 verified: false,
                 scheme: "none",
                 strip_query_param: None,
@@ -137,7 +137,7 @@ impl Verification {
     /// The same scheme with secrets masked, for API responses.
     pub fn redacted(&self) -> Verification {
         match self {
-            Verification::None => Verification::None,
+            Verification::None {} => Verification::None {},
             Verification::Token { secrets, header } => Verification::Token {
                 secrets: secrets.iter().map(|s| mask(s)).collect(),
                 header: header.clone(),
