@@ -1,0 +1,467 @@
+//! hookbay benchmark (run with `bench/run`): ingest throughput and latency,
+//! ingest→SSE delivery latency at a fixed rate, and settle throughput for one
+//! SSE consumer and for 8 `/next` pollers. Prints figures; asserts nothing.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+const ADMIN: &str = "bench-admin-token-0123456789";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+struct Procs(Vec<Child>, std::path::PathBuf);
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i]
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("post")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// A fresh source with `queues` queues: (ingest url, queue ids).
+    async fn setup(&self, queues: usize) -> (String, Vec<String>) {
+        let s = self
+            .post(
+                "/v1/sources",
+                json!({"name": "bench", "verification": {"type": "none"}}),
+            )
+            .await;
+        let mut qs = vec![];
+        for i in 0..queues {
+            let q = self
+                .post(
+                    "/v1/queues",
+                    json!({"sourceId": s["id"], "name": format!("q{i}")}),
+                )
+                .await;
+            qs.push(q["id"].as_str().expect("queue").to_string());
+        }
+        (s["ingestUrl"].as_str().expect("url").to_string(), qs)
+    }
+}
+
+fn body_1k() -> String {
+    let pad = "x".repeat(1024 - 40);
+    format!(r#"{{"type":"bench.event","pad":"{pad}"}}"#)
+}
+
+/// Ingest `n` messages with `conc` concurrent clients (for preloading).
+async fn preload(http: &reqwest::Client, url: &str, n: u64, conc: usize) {
+    let left = Arc::new(AtomicU64::new(n));
+    let mut tasks = vec![];
+    for _ in 0..conc {
+        let (http, url, left) = (http.clone(), url.to_string(), left.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = body_1k();
+            while left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1))
+                .is_ok()
+            {
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .expect("ingest");
+                assert_eq!(r.status(), 202);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("preload");
+    }
+}
+
+async fn ingest_phase(http: &reqwest::Client, url: &str, secs: u64) {
+    if let Ok(out) = Command::new("wrk").arg("--version").output() {
+        let _ = out;
+        let script = std::env::temp_dir().join(format!("hookbay-bench-{}.lua", std::process::id()));
+        std::fs::write(
+            &script,
+            format!(
+                "wrk.method = \"POST\"\nwrk.body = '{}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
+                body_1k()
+            ),
+        )
+        .expect("script");
+        let out = Command::new("wrk")
+            .args(["-t2", "-c50", &format!("-d{secs}s"), "--latency", "-s"])
+            .arg(&script)
+            .arg(url)
+            .output();
+        let _ = std::fs::remove_file(&script);
+        if let Ok(out) = out {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let grab = |prefix: &str| {
+                text.lines()
+                    .find(|l| l.trim_start().starts_with(prefix))
+                    .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
+                    .unwrap_or_else(|| "?".into())
+            };
+            let non2xx = text
+                .lines()
+                .find(|l| l.contains("Non-2xx"))
+                .unwrap_or("Non-2xx or 3xx responses: 0");
+            println!(
+                "ingest (wrk, 50 connections, 1 KiB JSON, 2 queues): {} req/s, p50 {}, p99 {} ({})",
+                grab("Requests/sec:"),
+                grab("50%"),
+                grab("99%"),
+                non2xx.trim()
+            );
+            return;
+        }
+    }
+    // built-in client fallback
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = vec![];
+    for _ in 0..50 {
+        let (http, url, stop) = (http.clone(), url.to_string(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = body_1k();
+            let mut lat = vec![];
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                if r.is_ok_and(|r| r.status() == 202) {
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            lat
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = vec![];
+    for t in tasks {
+        lat.extend(t.await.expect("task"));
+    }
+    let rate = lat.len() as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "ingest (built-in client, 50 connections, 1 KiB JSON, 2 queues): {rate:.0} req/s, p50 {:.2}ms, p99 {:.2}ms",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99)
+    );
+}
+
+/// Parse SSE `data:` lines of `message` events from a byte stream.
+fn sse_events(resp: reqwest::Response) -> impl futures_util::Stream<Item = Value> {
+    let mut buf = String::new();
+    resp.bytes_stream().flat_map(move |chunk| {
+        let mut out = vec![];
+        if let Ok(c) = chunk {
+            buf.push_str(&String::from_utf8_lossy(&c));
+            while let Some(i) = buf.find("\n\n") {
+                let block: String = buf.drain(..i + 2).collect();
+                if block.contains("event: message") {
+                    let data: String = block
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("data: "))
+                        .collect();
+                    if let Ok(v) = serde_json::from_str(&data) {
+                        out.push(v);
+                    }
+                }
+            }
+        }
+        futures_util::stream::iter(out)
+    })
+}
+
+async fn latency_phase(api: &Api, secs: u64) {
+    let (url, qs) = api.setup(1).await;
+    let resp = api
+        .http
+        .get(format!(
+            "{}/v1/queues/{}/stream?prefetch=100",
+            api.base, qs[0]
+        ))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .expect("stream");
+    let total = secs * 1000;
+    let http = api.http.clone();
+    let epoch = Instant::now();
+    let consumer = tokio::spawn(async move {
+        let mut events = Box::pin(sse_events(resp));
+        let mut lat = vec![];
+        while (lat.len() as u64) < total {
+            let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(10), events.next()).await
+            else {
+                break;
+            };
+            let now = epoch.elapsed().as_secs_f64() * 1000.0;
+            let sent: f64 = serde_json::from_str::<Value>(ev["payload"].as_str().unwrap_or("{}"))
+                .ok()
+                .and_then(|v| v["t"].as_f64())
+                .unwrap_or(now);
+            lat.push(now - sent);
+            let ack = ev["meta"]["ackUrl"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let http = http.clone();
+            tokio::spawn(async move {
+                let _ = http.post(ack).send().await;
+            });
+        }
+        lat
+    });
+    // a fixed 1,000 msg/s, spread over 10 concurrent senders
+    let mut senders = vec![];
+    for s in 0..10u64 {
+        let (http, url) = (api.http.clone(), url.clone());
+        senders.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            tokio::time::sleep(Duration::from_micros(s * 1000)).await;
+            for _ in 0..total / 10 {
+                tick.tick().await;
+                let t = epoch.elapsed().as_secs_f64() * 1000.0;
+                let _ = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(format!(r#"{{"t":{t}}}"#))
+                    .send()
+                    .await;
+            }
+        }));
+    }
+    for s in senders {
+        let _ = s.await;
+    }
+    let mut lat = consumer.await.expect("consumer");
+    println!(
+        "ingest→SSE delivery at 1,000 msg/s: {} delivered, p50 {:.2}ms, p99 {:.2}ms",
+        lat.len(),
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99)
+    );
+}
+
+async fn settle_sse_phase(api: &Api, n: u64) {
+    let (url, qs) = api.setup(1).await;
+    preload(&api.http, &url, n, 50).await;
+    let resp = api
+        .http
+        .get(format!(
+            "{}/v1/queues/{}/stream?prefetch=100",
+            api.base, qs[0]
+        ))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .expect("stream");
+    let started = Instant::now();
+    let mut events = Box::pin(sse_events(resp));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut got = 0;
+    while got < n {
+        let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(10), events.next()).await
+        else {
+            break;
+        };
+        got += 1;
+        let ack = ev["meta"]["ackUrl"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let (http, done) = (api.http.clone(), done.clone());
+        tokio::spawn(async move {
+            if http.post(ack).send().await.is_ok_and(|r| r.status() == 204) {
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    while done.load(Ordering::Relaxed) < got && started.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "settle, 1 SSE consumer (prefetch 100, ack each): {rate:.0} msg/s over {got} messages"
+    );
+}
+
+async fn settle_poll_phase(api: &Api, n: u64) {
+    let (url, qs) = api.setup(1).await;
+    preload(&api.http, &url, n, 50).await;
+    let started = Instant::now();
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = vec![];
+    for _ in 0..8 {
+        let (http, next, token, done) = (
+            api.http.clone(),
+            format!("{}/v1/queues/{}/next", api.base, qs[0]),
+            api.token.clone(),
+            done.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let r = http
+                    .get(&next)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .expect("next");
+                if r.status() != 200 {
+                    return;
+                }
+                let meta: Value =
+                    serde_json::from_str(r.headers()["x-hookbay-meta"].to_str().unwrap_or("{}"))
+                        .unwrap_or_default();
+                let _ = r.bytes().await;
+                let ack = meta["ackUrl"].as_str().unwrap_or_default();
+                if http.post(ack).send().await.is_ok_and(|r| r.status() == 204) {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "settle, 8 /next pollers (ack each): {rate:.0} msg/s over {} messages",
+        done.load(Ordering::Relaxed)
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let secs: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let dir = std::env::temp_dir().join(format!("hookbay-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let rport = free_port();
+    let redis = Command::new("redis-server")
+        .args([
+            "--port",
+            &rport.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "yes", "--appendfsync", "everysec"])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let port = free_port();
+    let exe = std::env::current_exe().expect("exe");
+    let relay_bin = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("hookbay"))
+        .expect("relay path");
+    let relay = Command::new(relay_bin)
+        .arg("serve")
+        .env("HOOKBAY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("HOOKBAY_REDIS_URL", format!("redis://127.0.0.1:{rport}"))
+        .env("HOOKBAY_ADMIN_TOKEN", ADMIN)
+        .env(
+            "HOOKBAY_SECRET_KEY",
+            "bench-secret-key-0123456789abcdef0123456789",
+        )
+        .env("HOOKBAY_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("relay");
+    let _procs = Procs(vec![relay, redis], dir);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(200)
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(Instant::now() < deadline, "relay did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let admin = Api {
+        http: http.clone(),
+        base: base.clone(),
+        token: ADMIN.into(),
+    };
+    let t = admin.post("/v1/tenants", json!({"name": "bench"})).await;
+    let tok = admin
+        .post(
+            &format!("/v1/tenants/{}/tokens", t["id"].as_str().expect("tenant")),
+            json!({"scopes": ["manage", "consume", "read"]}),
+        )
+        .await;
+    let api = Api {
+        http,
+        base,
+        token: tok["token"].as_str().expect("token").into(),
+    };
+
+    println!(
+        "hookbay bench — {} CPUs, {secs} s phases, redis appendonly everysec",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    let (url, _) = api.setup(2).await;
+    ingest_phase(&api.http, &url, secs).await;
+    latency_phase(&api, secs).await;
+    settle_sse_phase(&api, 20_000).await;
+    settle_poll_phase(&api, 20_000).await;
+}
