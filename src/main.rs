@@ -1,6 +1,9 @@
 //! The `hookbay` binary: `hookbay serve` runs the relay.
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use hookbay::config::Config;
 
 #[derive(Parser)]
