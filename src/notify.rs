@@ -1,12 +1,11 @@
 //! Wake-ups for waiting consumers without a Redis connection each.
 //!
-//! One pub/sub connection per process subscribes to `hookbay:wake:<queue>`
-//! for exactly the queues that have local waiters (long polls and SSE
-//! streams) and fans each notification out to them in memory. Engine scripts
-//! publish when deliveries become ready. A lost notification (reconnect,
-//! subscribe race) only delays a delivery: on every (re)subscription all
-//! waiters of the queue are woken, and waiters re-check on their own every
-//! `FALLBACK`.
+//! One pub/sub connection per process subscribes to `hookbay:wake:<source>`
+//! for exactly the sources whose queues have local waiters (long polls and
+//! SSE streams) and fans each notification out to them in memory. Engine
+//! scripts publish "<queue|*> <count>" when deliveries become ready. A lost
+//! notification only delays a delivery: every (re)subscription wakes the
+//! waiters, and waiters re-check on their own every `FALLBACK`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,30 +29,42 @@ struct Entry {
     watchers: usize,
 }
 
+/// source id -> queue id -> waiters
+type Waiters = HashMap<String, HashMap<String, Entry>>;
+
 struct Inner {
-    queues: Mutex<HashMap<String, Entry>>,
+    sources: Mutex<Waiters>,
     cmd: mpsc::UnboundedSender<Cmd>,
 }
 
 impl Inner {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.queues.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiters> {
+        self.sources.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn wake(&self, queue: &str, n: u64) {
+    /// Wake up to `n` waiters of `queue` ("*": of every queue of the source).
+    fn wake(&self, source: &str, queue: &str, n: u64) {
         let map = self.lock();
-        if let Some(e) = map.get(queue) {
-            for _ in 0..n.min(e.watchers as u64).max(1) {
-                e.signal.notify_one();
+        let Some(queues) = map.get(source) else {
+            return;
+        };
+        for (q, e) in queues {
+            if queue == "*" || queue == q {
+                for _ in 0..n.min(e.watchers as u64).max(1) {
+                    e.signal.notify_one();
+                }
             }
         }
     }
 
-    fn wake_all(&self, queue: Option<&str>) {
-        for (q, e) in self.lock().iter() {
-            if queue.is_none_or(|x| x == q) {
-                e.signal.notify_waiters();
-                e.signal.notify_one();
+    /// Wake every waiter (of one source, or of all).
+    fn wake_all(&self, source: Option<&str>) {
+        for (s, queues) in self.lock().iter() {
+            if source.is_none_or(|x| x == s) {
+                for e in queues.values() {
+                    e.signal.notify_waiters();
+                    e.signal.notify_one();
+                }
             }
         }
     }
@@ -65,10 +76,11 @@ pub struct Notifier {
     inner: Arc<Inner>,
 }
 
-/// A registration as a waiter on one queue; unsubscribes when the last one
-/// of the queue drops.
+/// A registration as a waiter on one queue; the source's channel is
+/// unsubscribed when its last waiter drops.
 pub struct Watch {
     inner: Arc<Inner>,
+    source: String,
     queue: String,
     signal: Arc<Notify>,
 }
@@ -82,12 +94,18 @@ impl Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         let mut map = self.inner.lock();
-        if let Some(e) = map.get_mut(&self.queue) {
+        let Some(queues) = map.get_mut(&self.source) else {
+            return;
+        };
+        if let Some(e) = queues.get_mut(&self.queue) {
             e.watchers -= 1;
             if e.watchers == 0 {
-                map.remove(&self.queue);
-                let _ = self.inner.cmd.send(Cmd::Unsub(self.queue.clone()));
+                queues.remove(&self.queue);
             }
+        }
+        if queues.is_empty() {
+            map.remove(&self.source);
+            let _ = self.inner.cmd.send(Cmd::Unsub(self.source.clone()));
         }
     }
 }
@@ -97,35 +115,38 @@ impl Notifier {
     pub fn start(client: redis::Client) -> Notifier {
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
-            queues: Mutex::new(HashMap::new()),
+            sources: Mutex::new(HashMap::new()),
             cmd: tx,
         });
         tokio::spawn(run(Arc::downgrade(&inner), client, rx));
         Notifier { inner }
     }
 
-    /// Register as a waiter on `queue`.
-    pub fn watch(&self, queue: &str) -> Watch {
+    /// Register as a waiter on `queue` of `source`.
+    pub fn watch(&self, source: &str, queue: &str) -> Watch {
         let mut map = self.inner.lock();
-        let e = map.entry(queue.to_string()).or_insert_with(|| {
-            let _ = self.inner.cmd.send(Cmd::Sub(queue.to_string()));
-            Entry {
-                signal: Arc::new(Notify::new()),
-                watchers: 0,
-            }
+        let queues = map.entry(source.to_string()).or_insert_with(|| {
+            let _ = self.inner.cmd.send(Cmd::Sub(source.to_string()));
+            HashMap::new()
+        });
+        let e = queues.entry(queue.to_string()).or_insert_with(|| Entry {
+            signal: Arc::new(Notify::new()),
+            watchers: 0,
         });
         e.watchers += 1;
         Watch {
             inner: self.inner.clone(),
+            source: source.to_string(),
             queue: queue.to_string(),
             signal: e.signal.clone(),
         }
     }
+}
 
-    /// Wake local waiters directly (for events this process caused itself).
-    pub fn wake(&self, queue: &str, n: u64) {
-        self.inner.wake(queue, n);
-    }
+/// Parse a wake-up payload "<queue|*> <count>".
+fn parse_payload(p: &str) -> Option<(&str, u64)> {
+    let (q, n) = p.split_once(' ')?;
+    Some((q, n.parse().ok()?))
 }
 
 async fn run(
@@ -141,11 +162,11 @@ async fn run(
             backoff = Duration::from_millis(100);
             let (mut sink, mut stream) = ps.split();
             let Some(me) = inner.upgrade() else { return };
-            let current: Vec<String> = me.lock().keys().map(|q| wake_channel(q)).collect();
+            let current: Vec<String> = me.lock().keys().map(|s| wake_channel(s)).collect();
             drop(me);
             let subscribed = current.is_empty() || sink.subscribe(&current).await.is_ok();
             if subscribed {
-                tracing::debug!(queues = current.len(), "notification channel connected");
+                tracing::debug!(sources = current.len(), "notification channel connected");
                 if let Some(me) = inner.upgrade() {
                     me.wake_all(None);
                 }
@@ -155,14 +176,16 @@ async fn run(
                             let Some(me) = inner.upgrade() else { return };
                             let ok = match cmd {
                                 None => return,
-                                Some(Cmd::Sub(q)) => {
-                                    let ok = sink.subscribe(wake_channel(&q)).await.is_ok();
-                                    me.wake_all(Some(&q));
+                                Some(Cmd::Sub(s)) => {
+                                    let ok = sink.subscribe(wake_channel(&s)).await.is_ok();
+                                    // anything published before the subscription took
+                                    // effect: let the waiters look for themselves
+                                    me.wake_all(Some(&s));
                                     ok
                                 }
-                                Some(Cmd::Unsub(q)) => {
-                                    let idle = !me.lock().contains_key(&q);
-                                    !idle || sink.unsubscribe(wake_channel(&q)).await.is_ok()
+                                Some(Cmd::Unsub(s)) => {
+                                    let idle = !me.lock().contains_key(&s);
+                                    !idle || sink.unsubscribe(wake_channel(&s)).await.is_ok()
                                 }
                             };
                             if !ok { break; }
@@ -170,9 +193,12 @@ async fn run(
                         msg = stream.next() => {
                             let Some(msg) = msg else { break };
                             let Some(me) = inner.upgrade() else { return };
-                            if let Some(q) = msg.get_channel_name().strip_prefix(WAKE_PREFIX) {
-                                let n: u64 = msg.get_payload().unwrap_or(1);
-                                me.wake(q, n);
+                            let payload: String = msg.get_payload().unwrap_or_default();
+                            if let (Some(src), Some((q, n))) = (
+                                msg.get_channel_name().strip_prefix(WAKE_PREFIX),
+                                parse_payload(&payload),
+                            ) {
+                                me.wake(src, q, n);
                             }
                         }
                     }
@@ -185,5 +211,17 @@ async fn run(
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_payload;
+
+    #[test]
+    fn payloads() {
+        assert_eq!(parse_payload("q_1 3"), Some(("q_1", 3)));
+        assert_eq!(parse_payload("* 1"), Some(("*", 1)));
+        assert_eq!(parse_payload("junk"), None);
     }
 }

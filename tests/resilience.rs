@@ -93,7 +93,7 @@ async fn redis_down_gives_fast_503_and_recovers_without_restart() {
         let mut c = redis.conn().await;
         let n: Vec<(String, i64)> = redis::cmd("PUBSUB")
             .arg("NUMSUB")
-            .arg(format!("hookbay:wake:{q}"))
+            .arg(format!("hookbay:wake:{src}"))
             .query_async(&mut c)
             .await
             .unwrap();

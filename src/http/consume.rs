@@ -45,7 +45,7 @@ pub async fn next(
     let lease = lease_ms(q.lease)?;
     let queue = tenant_queue(&state, claims, &path).await?;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
-    let watch = (wait > 0).then(|| state.notifier.watch(&queue.id));
+    let watch = (wait > 0).then(|| state.notifier.watch(&queue.source_id, &queue.id));
     let _waiting = watch.as_ref().map(|_| WaitGauge::new());
     loop {
         let notified = watch.as_ref().map(|w| w.signal().notified());

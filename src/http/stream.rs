@@ -124,7 +124,7 @@ async fn run(
 ) {
     metrics::sse_clients(1.0);
     let _gauge = Gauge;
-    let watch = state.notifier.watch(&queue.id);
+    let watch = state.notifier.watch(&queue.source_id, &queue.id);
     let (settle_tx, mut settle_rx) = mpsc::unbounded_channel::<String>();
     let mut inflight: Vec<(String, u64)> = Vec::new();
     let mut recheck = tokio::time::interval(RECHECK);

@@ -182,14 +182,8 @@ impl Store {
     /// then write the record.
     pub async fn create_queue(&self, q: &Queue) -> Result<()> {
         self.bounded(async {
-            let k = SourceKeys::new(&q.source_id);
             let mut c = self.conn();
-            let _: () = redis::pipe()
-                .atomic()
-                .hset(&k.qp, &q.id, q.policy())
-                .sadd(&k.queues, &q.id)
-                .query_async(&mut c)
-                .await?;
+            self.attach_queue(q, "create").await?;
             self.put_json(&keys::queue(&q.id), q).await?;
             let _: () = c
                 .sadd(keys::tenant_set(&q.tenant_id, "queues"), &q.id)
@@ -201,19 +195,27 @@ impl Store {
 
     pub async fn update_queue(&self, q: &Queue) -> Result<()> {
         self.bounded(async {
-            let k = SourceKeys::new(&q.source_id);
             self.put_json(&keys::queue(&q.id), q).await?;
-            // only touch the policy of a queue that is still attached
-            let _: () = redis::Script::new(
-                "if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then \
-                 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end",
-            )
-            .key(&k.queues)
-            .key(&k.qp)
-            .arg(&q.id)
-            .arg(q.policy())
-            .invoke_async(&mut self.conn())
-            .await?;
+            // only touches the policy of a queue that is still attached
+            self.attach_queue(q, "update").await
+        })
+        .await
+    }
+
+    async fn attach_queue(&self, q: &Queue, mode: &str) -> Result<()> {
+        self.bounded(async {
+            let k = SourceKeys::new(&q.source_id);
+            let _: i64 = self
+                .scripts()
+                .attach_queue
+                .key(&k.queues)
+                .key(&k.qp)
+                .key(&k.log)
+                .arg(&q.id)
+                .arg(q.policy())
+                .arg(mode)
+                .invoke_async(&mut self.conn())
+                .await?;
             Ok(())
         })
         .await

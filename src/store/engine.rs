@@ -503,9 +503,34 @@ impl Store {
         stream_id: &str,
     ) -> Result<Option<DeliveryState>> {
         self.bounded(async {
-            let qk: QueueKeys = SourceKeys::new(source_id).queue(queue_id);
-            let raw: Option<String> = self.conn().hget(&qk.st, stream_id).await?;
-            raw.map(|r| parse_state(&r)).transpose()
+            let k = SourceKeys::new(source_id);
+            let qk: QueueKeys = k.queue(queue_id);
+            let (raw, policy): (Option<String>, Option<String>) = redis::pipe()
+                .hget(&qk.st, stream_id)
+                .hget(&k.qp, queue_id)
+                .query_async(&mut self.conn())
+                .await?;
+            if let Some(r) = raw {
+                return parse_state(&r).map(Some);
+            }
+            // no state yet: fresh and ready if ingested after the queue
+            // was attached (see lua/common.lua)
+            let since = policy
+                .as_deref()
+                .and_then(|p| p.split_whitespace().nth(5))
+                .unwrap_or("0-0")
+                .to_string();
+            Ok(after(stream_id, &since).then(|| DeliveryState {
+                state: "ready".into(),
+                attempts: 0,
+                replayed: false,
+                lease_expires_at: None,
+                next_attempt_at: None,
+                dead_reason: None,
+                dead_at: None,
+                history: vec![],
+                generation: 0,
+            }))
         })
         .await
     }
@@ -573,6 +598,15 @@ impl Store {
         })
         .await
     }
+}
+
+/// Stream id order: is `a` after `b`?
+fn after(a: &str, b: &str) -> bool {
+    let parts = |s: &str| -> (u64, u64) {
+        let (x, y) = s.split_once('-').unwrap_or((s, "0"));
+        (x.parse().unwrap_or(0), y.parse().unwrap_or(0))
+    };
+    parts(a) > parts(b)
 }
 
 /// Dedupe keys are provider data of any length: store a fixed-size digest.

@@ -7,14 +7,16 @@
 //! hb:{S}:src              hash   source marker (retention_ms); gone = deleted
 //! hb:{S}:log              stream the source's messages, byte-exact
 //! hb:{S}:queues           set    queue ids attached to the source (fan-out)
-//! hb:{S}:qp               hash   queue id -> engine policy string
+//! hb:{S}:qp               hash   queue id -> engine policy "leaseMs maxAttempts
+//!                                initialMs multiplier maxMs since"
 //! hb:{S}:trim             string retention scan cursor
 //! hb:{S}:dd:<digest>      string dedupe key -> first stream id (EX window)
 //! hb:{S}:q:<Q>:ready      list   stream ids ready for delivery (FIFO)
 //! hb:{S}:q:<Q>:delayed    zset   stream ids waiting for redelivery (score: due ms)
 //! hb:{S}:q:<Q>:leased     zset   leased stream ids (score: lease expiry ms)
 //! hb:{S}:q:<Q>:dead       zset   dead letters (score: dead-lettered at ms)
-//! hb:{S}:q:<Q>:st         hash   stream id -> delivery state JSON
+//! hb:{S}:q:<Q>:st         hash   stream id -> delivery state JSON (absent until
+//!                                first leased: then fresh and ready)
 //! hb:tenant:<T>           string tenant record JSON
 //! hb:tenants              set    tenant ids
 //! hb:tenant:<T>:sources   set    the tenant's source ids (also :queues, :tokens)
@@ -25,7 +27,7 @@
 //! hb:token:<id>           string token record JSON
 //! hb:secret               string generated signing key (when none configured)
 //! ```
-//! Wake-ups are published on channel `hookbay:wake:<Q>`.
+//! Wake-ups are published on channel `hookbay:wake:<S>` as "<Q|*> <count>".
 
 /// Keys of one source's engine state.
 #[derive(Debug, Clone)]
@@ -107,8 +109,8 @@ pub fn queue(id: &str) -> String {
 pub fn token(id: &str) -> String {
     format!("hb:token:{id}")
 }
-pub fn wake_channel(queue_id: &str) -> String {
-    format!("hookbay:wake:{queue_id}")
+pub fn wake_channel(source_id: &str) -> String {
+    format!("hookbay:wake:{source_id}")
 }
 pub const WAKE_PREFIX: &str = "hookbay:wake:";
 

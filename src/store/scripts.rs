@@ -18,6 +18,7 @@ pub struct Scripts {
     pub reap: Script,
     pub drop_queue: Script,
     pub drop_source: Script,
+    pub attach_queue: Script,
 }
 
 impl Scripts {
@@ -30,6 +31,7 @@ impl Scripts {
             reap: script(include_str!("lua/reap.lua")),
             drop_queue: script(include_str!("lua/drop_queue.lua")),
             drop_source: script(include_str!("lua/drop_source.lua")),
+            attach_queue: script(include_str!("lua/attach_queue.lua")),
         }
     }
 }

@@ -15,11 +15,31 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- policy string: "leaseMs maxAttempts initialMs multiplier maxMs"
+-- policy string: "leaseMs maxAttempts initialMs multiplier maxMs since", where
+-- `since` is the last stream id of the source when the queue was attached:
+-- every later message is in the queue.
 local function parse_policy(raw)
   local p = {}
-  for v in string.gmatch(raw, '%S+') do p[#p + 1] = tonumber(v) end
-  return { lease = p[1], max = p[2], init = p[3], mult = p[4], cap = p[5] }
+  for v in string.gmatch(raw, '%S+') do p[#p + 1] = v end
+  return { lease = tonumber(p[1]), max = tonumber(p[2]), init = tonumber(p[3]),
+           mult = tonumber(p[4]), cap = tonumber(p[5]), since = p[6] or '0-0' }
+end
+
+-- Stream ids ("ms-seq") compared numerically.
+local function sid_parts(s)
+  local a, b = string.match(s, '^(%d+)-(%d+)$')
+  return tonumber(a or '0'), tonumber(b or '0')
+end
+
+local function sid_after(a, b)
+  local a1, a2 = sid_parts(a)
+  local b1, b2 = sid_parts(b)
+  return a1 > b1 or (a1 == b1 and a2 > b2)
+end
+
+-- The source id inside a key's hash tag.
+local function source_of(key)
+  return string.match(key, '{(.-)}')
 end
 
 local function backoff_ms(pol, failed)
@@ -34,10 +54,14 @@ local function qkeys(prefix, q)
            dead = b .. 'dead', st = b .. 'st' }
 end
 
-local function load_state(k, sid)
+-- A message ingested after the queue was attached has no stored state until
+-- it is first leased (ingest stays cheap): with `pol`, such a message reads
+-- as fresh and ready. Without `pol`, a missing state reads as nil.
+local function load_state(k, sid, pol)
   local raw = redis.call('HGET', k.st, sid)
-  if not raw then return nil end
-  return cjson.decode(raw)
+  if raw then return cjson.decode(raw) end
+  if pol and sid_after(sid, pol.since) then return { s = 'ready', a = 0, g = 0 } end
+  return nil
 end
 
 local function save_state(k, sid, st)
@@ -45,8 +69,10 @@ local function save_state(k, sid, st)
   redis.call('HSET', k.st, sid, cjson.encode(st))
 end
 
-local function wake(q, n)
-  if n > 0 then redis.call('PUBLISH', 'hookbay:wake:' .. q, n) end
+-- Tell waiting consumers that n deliveries became ready on queue q
+-- ("*" = every queue of the source). One channel per source.
+local function wake(src, q, n)
+  if n > 0 then redis.call('PUBLISH', 'hookbay:wake:' .. src, q .. ' ' .. n) end
 end
 
 local function close_attempt(st, outcome, reason, now)

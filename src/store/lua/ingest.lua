@@ -24,12 +24,11 @@ local sid = redis.call('XADD', KEYS[2], '*', unpack(fields))
 if dk ~= '' then
   redis.call('SET', prefix .. 'dd:' .. dk, sid, 'EX', tonumber(ARGV[3]))
 end
+-- no delivery state is written: a message newer than a queue's `since`
+-- without state is fresh and ready (see load_state)
 local queues = redis.call('SMEMBERS', KEYS[3])
-local fresh = cjson.encode({ s = 'ready', a = 0, g = 0 })
 for _, q in ipairs(queues) do
-  local k = qkeys(prefix, q)
-  redis.call('HSET', k.st, sid, fresh)
-  redis.call('RPUSH', k.ready, sid)
-  wake(q, 1)
+  redis.call('RPUSH', prefix .. 'q:' .. q .. ':ready', sid)
 end
+if #queues > 0 then wake(source_of(KEYS[2]), '*', 1) end
 return { 'ok', sid, #queues }

@@ -27,7 +27,7 @@ local n = 0
 while n < want do
   local sid = redis.call('LPOP', k.ready)
   if not sid then break end
-  local st = load_state(k, sid)
+  local st = load_state(k, sid, pol)
   local entry = redis.call('XRANGE', KEYS[1], sid, sid)
   if st and st.s == 'ready' and #entry == 1 then
     st.a = st.a + 1
@@ -46,5 +46,5 @@ while n < want do
     redis.call('HDEL', k.st, sid)
   end
 end
-if moved > 0 then wake(q, redis.call('LLEN', k.ready)) end
+if moved > 0 then wake(source_of(KEYS[1]), q, redis.call('LLEN', k.ready)) end
 return out

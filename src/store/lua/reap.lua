@@ -22,12 +22,12 @@ for _, q in ipairs(queues) do
   if raw then
     local pol = parse_policy(raw)
     local k = qkeys(prefix, q)
-    keys[#keys + 1] = k
+    keys[#keys + 1] = { k = k, pol = pol }
     local moved = promote_due(k, now, limit)
     local rec = reclaim_expired(k, pol, now, limit)
     t[5] = t[5] + rec[1]
     local ready = redis.call('LLEN', k.ready)
-    if moved + rec[2] > 0 then wake(q, ready) end
+    if moved + rec[2] > 0 then wake(source_of(KEYS[1]), q, ready) end
     t[1] = t[1] + ready
     t[2] = t[2] + redis.call('ZCARD', k.delayed)
     t[3] = t[3] + redis.call('ZCARD', k.leased)
@@ -44,8 +44,8 @@ if retention > 0 then
   for _, e in ipairs(entries) do
     local sid = e[1]
     local pending = false
-    for _, k in ipairs(keys) do
-      local st = load_state(k, sid)
+    for _, kp in ipairs(keys) do
+      local st = load_state(kp.k, sid, kp.pol)
       if st and (st.s == 'ready' or st.s == 'delayed' or st.s == 'leased') then
         pending = true
         break
@@ -53,9 +53,9 @@ if retention > 0 then
     end
     if not pending then
       redis.call('XDEL', KEYS[2], sid)
-      for _, k in ipairs(keys) do
-        redis.call('HDEL', k.st, sid)
-        redis.call('ZREM', k.dead, sid)
+      for _, kp in ipairs(keys) do
+        redis.call('HDEL', kp.k.st, sid)
+        redis.call('ZREM', kp.k.dead, sid)
       end
       t[6] = t[6] + 1
     end

@@ -11,7 +11,9 @@
 -- ARGV[4..] ids: stream ids; range: from id, to id
 -- Returns {"gone"} | {"ok", replayed}
 local q = ARGV[1]
-if not redis.call('HGET', KEYS[2], q) then return { 'gone' } end
+local raw = redis.call('HGET', KEYS[2], q)
+if not raw then return { 'gone' } end
+local pol = parse_policy(raw)
 local k = { ready = KEYS[3], delayed = KEYS[4], leased = KEYS[5], dead = KEYS[6], st = KEYS[7] }
 local mode = ARGV[2]
 local limit = tonumber(ARGV[3])
@@ -29,7 +31,7 @@ local now = now_ms()
 local n = 0
 for _, sid in ipairs(sids) do
   if #redis.call('XRANGE', KEYS[1], sid, sid) == 1 then
-    local st = load_state(k, sid) or { a = 0, g = 0 }
+    local st = load_state(k, sid, pol) or { a = 0, g = 0 }
     if st.s == 'ready' then redis.call('LREM', k.ready, 0, sid)
     elseif st.s == 'delayed' then redis.call('ZREM', k.delayed, sid)
     elseif st.s == 'leased' then
@@ -43,5 +45,5 @@ for _, sid in ipairs(sids) do
     n = n + 1
   end
 end
-wake(q, n)
+wake(source_of(KEYS[1]), q, n)
 return { 'ok', n }

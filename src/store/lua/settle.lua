@@ -34,7 +34,7 @@ if op == 'ack' then
 elseif op == 'nack' then
   local res = fail_attempt(k, pol, sid, st, now, 'nack', reason, num)
   save_state(k, sid, st)
-  if res == 'ready' then wake(q, 1) end
+  if res == 'ready' then wake(source_of(KEYS[1]), q, 1) end
   return { 'ok', res, 0 }
 elseif op == 'reject' then
   redis.call('ZREM', k.leased, sid)
