@@ -183,3 +183,51 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_public_url_follows_listen() {
+        let c = Config::for_redis("redis://127.0.0.1:6379");
+        let s = c.validate().unwrap();
+        assert_eq!(s.public_url, "http://127.0.0.1:0");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut c = Config::for_redis("redis://x");
+        c.listen = "nope".into();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("HOOKBAY_LISTEN"));
+        let mut c = Config::for_redis("http://x");
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("HOOKBAY_REDIS_URL"));
+        c.redis_url = "redis://x".into();
+        c.admin_token = Some("short".into());
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("HOOKBAY_ADMIN_TOKEN"));
+        c.admin_token = None;
+        c.public_url = Some("ftp://x".into());
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("HOOKBAY_PUBLIC_URL"));
+        c.public_url = Some("https://relay.example.com/".into());
+        assert_eq!(
+            c.validate().unwrap().public_url,
+            "https://relay.example.com"
+        );
+    }
+}

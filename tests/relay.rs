@@ -664,3 +664,52 @@ async fn deleting_a_queue_stops_fan_out_and_ends_streams() {
     let r = relay.http.post(&ingest).body("3").send().await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_ingest_and_settlements_and_sse_sends_keep_alives() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis).await;
+    let t = relay.tenant().await;
+    let (src, ingest) = relay.source(&t, json!({})).await;
+    let q = relay.queue(&t, &src, json!({})).await;
+    relay.ingest(&ingest, "text/plain", "m").await;
+    let d = relay.next(&t, &q, "").await.unwrap();
+    assert_eq!(relay.settle(&d.meta, "ackUrl", None).await, 204);
+    let m = relay
+        .http
+        .get(relay.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "hookbay_ingest_total{outcome=\"stored\"}",
+        "hookbay_deliveries_total{via=\"next\"}",
+        "hookbay_settlements_total{outcome=\"ack\"}",
+    ] {
+        assert!(m.contains(needle), "{needle} missing from\n{m}");
+    }
+    assert!(!m.contains(&q), "no queue ids as label values");
+
+    // an idle stream still sends a keep-alive comment within 15 s
+    let r = relay
+        .http
+        .get(relay.url(&format!("/v1/queues/{q}/stream")))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    let mut body = r.bytes_stream();
+    use futures_util::StreamExt;
+    // the first comment comes at once; the next one proves the period
+    for _ in 0..2 {
+        let chunk = tokio::time::timeout(Duration::from_secs(15), body.next())
+            .await
+            .expect("a keep-alive within 15 s")
+            .unwrap()
+            .unwrap();
+        assert!(chunk.starts_with(b":"), "a comment line: {chunk:?}");
+    }
+}
