@@ -26,6 +26,11 @@ pub fn ingest(outcome: &'static str) {
     metrics::counter!("hookbay_ingest_total", "outcome" => outcome).increment(1);
 }
 
+/// reason: missing | malformed | stale | mismatch
+pub fn verification_failure(reason: &'static str) {
+    metrics::counter!("hookbay_verification_failures_total", "reason" => reason).increment(1);
+}
+
 /// Deliveries handed to consumers; via: next | stream
 pub fn delivered(via: &'static str, n: u64) {
     metrics::counter!("hookbay_deliveries_total", "via" => via).increment(n);

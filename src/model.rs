@@ -72,6 +72,26 @@ pub struct CustomResponse {
     pub content_type: Option<String>,
 }
 
+/// Unsigned handshakes a source answers itself (signed ones, like Slack's
+/// and Zoom's, belong to their verification preset).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+pub enum Handshake {
+    /// Microsoft Graph: `POST ?validationToken=…` is answered with the token.
+    MsGraph {},
+    /// `GET ?challenge=…`, or `GET ?hub.mode=subscribe&hub.challenge=…&
+    /// hub.verify_token=…` (checked when `verifyToken` is set), echoed back.
+    GetChallenge {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verify_token: Option<String>,
+    },
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Source {
@@ -86,6 +106,8 @@ pub struct Source {
     pub dedupe: Option<Dedupe>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<CustomResponse>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<Handshake>,
     pub created_at: String,
 }
 

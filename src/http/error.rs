@@ -21,6 +21,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("the body is larger than this source accepts ({0} bytes)")]
     TooLarge(u64),
+    #[error("this endpoint does not accept that method")]
+    MethodNotAllowed,
     #[error("storage is unavailable; retry shortly")]
     Unavailable,
     #[error("internal error")]
@@ -46,6 +48,7 @@ impl ApiError {
             ApiError::NotFound => ("not_found", "Not found"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::TooLarge(_) => ("payload_too_large", "Payload too large"),
+            ApiError::MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
             ApiError::Unavailable => ("unavailable", "Service unavailable"),
             ApiError::Internal => ("internal", "Internal error"),
         }
@@ -85,6 +88,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

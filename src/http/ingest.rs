@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::Data;
 use crate::ids;
 use crate::metrics;
-use crate::model::{Source, DEDUPE_WINDOW_SECS};
+use crate::model::{Handshake, Source, DEDUPE_WINDOW_SECS};
 use crate::store::{IngestOutcome, NewMessage};
 use crate::verify::Delivery;
 
@@ -134,18 +134,44 @@ pub async fn ingest(
         })
         .collect();
     let mut query = req.query_string().to_string();
-    let verdict = src
-        .verification
-        .verify(&Delivery {
-            headers: &headers,
-            query: &query,
-            body: &body,
-        })
-        .map_err(|e| {
+    // Microsoft Graph's validation request is unsigned by design
+    if let Some(Handshake::MsGraph {}) = &src.handshake {
+        if let Some(token) = query_param(&query, "validationToken") {
+            return Ok(echo(&token));
+        }
+    }
+    let url = match query.as_str() {
+        "" => format!("{}{}", state.settings.public_url, req.path()),
+        q => format!("{}{}?{q}", state.settings.public_url, req.path()),
+    };
+    let delivery = Delivery {
+        headers: &headers,
+        query: &query,
+        body: &body,
+        url: &url,
+        now: chrono::Utc::now().timestamp(),
+    };
+    let verdict = match src.verification.verify(&delivery) {
+        Ok(v) => v,
+        Err(e) => {
             metrics::ingest("unauthorized");
+            metrics::verification_failure(e.label());
             tracing::info!(source = %src.id, reason = e.label(), "ingest verification failed");
-            ApiError::Unauthorized
-        })?;
+            if let Err(e) = state.store.count_verification_failure(&src.id).await {
+                tracing::debug!(error = %e, "could not count a verification failure");
+            }
+            return Err(ApiError::Unauthorized);
+        }
+    };
+    if let Some(reply) = src.verification.handshake(&verdict, &delivery) {
+        metrics::ingest("handshake");
+        return Ok(HttpResponse::Ok()
+            .content_type(reply.content_type)
+            .insert_header(("X-Content-Type-Options", "nosniff"))
+            .body(reply.body));
+    }
+    let dedupe =
+        dedupe_key(&src, &headers, &body).or_else(|| src.verification.delivery_id(&delivery));
     if let Some(p) = verdict.strip_query_param {
         query = strip_param(&query, p);
     }
@@ -153,7 +179,6 @@ pub async fn ingest(
         .headers()
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let dedupe = dedupe_key(&src, &headers, &body);
     let msg = NewMessage {
         method: req.method().as_str(),
         path: req.match_info().get("tail").unwrap_or_default(),
@@ -217,6 +242,57 @@ pub async fn ingest(
         );
     }
     Ok(resp)
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Echo a handshake token as inert text.
+fn echo(token: &str) -> HttpResponse {
+    metrics::ingest("handshake");
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(token.chars().take(1024).collect::<String>())
+}
+
+/// `GET /in/{key}`: the validation handshakes of providers that need one.
+pub async fn challenge(state: Data, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let key = req.match_info().get("key").unwrap_or_default();
+    let src = source_for_key(&state, key).await?;
+    let q = req.query_string();
+    match &src.handshake {
+        Some(Handshake::GetChallenge { verify_token }) => {
+            if let Some(ch) = query_param(q, "hub.challenge") {
+                if query_param(q, "hub.mode").as_deref() != Some("subscribe") {
+                    return Err(ApiError::bad("hub.mode must be subscribe"));
+                }
+                if let Some(want) = verify_token {
+                    let given = query_param(q, "hub.verify_token").unwrap_or_default();
+                    if !crate::verify::any_secret_matches(
+                        std::slice::from_ref(want),
+                        given.as_bytes(),
+                    ) {
+                        metrics::ingest("unauthorized");
+                        return Err(ApiError::Unauthorized);
+                    }
+                }
+                return Ok(echo(&ch));
+            }
+            match query_param(q, "challenge") {
+                Some(ch) => Ok(echo(&ch)),
+                None => Err(ApiError::bad("expected ?challenge= or ?hub.challenge=")),
+            }
+        }
+        Some(Handshake::MsGraph {}) => match query_param(q, "validationToken") {
+            Some(t) => Ok(echo(&t)),
+            None => Err(ApiError::bad("expected ?validationToken=")),
+        },
+        None => Err(ApiError::MethodNotAllowed),
+    }
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(ingest::ingest))
                 .route(web::put().to(ingest::ingest))
                 .route(web::patch().to(ingest::ingest))
+                .route(web::get().to(ingest::challenge))
                 .default_service(web::to(method_not_allowed)),
         )
         .service(

@@ -10,8 +10,8 @@ use crate::app::AppState;
 use crate::ids;
 use crate::model::Scope;
 use crate::model::{
-    now_rfc3339, CustomResponse, Dedupe, Source, DEFAULT_MAX_BODY, DEFAULT_RETENTION_HOURS,
-    MAX_MAX_BODY, MAX_RETENTION_HOURS,
+    now_rfc3339, CustomResponse, Dedupe, Handshake, Source, DEFAULT_MAX_BODY,
+    DEFAULT_RETENTION_HOURS, MAX_MAX_BODY, MAX_RETENTION_HOURS,
 };
 use crate::verify::Verification;
 
@@ -24,6 +24,7 @@ struct CreateSource {
     retention_hours: Option<u32>,
     dedupe: Option<Dedupe>,
     response: Option<CustomResponse>,
+    handshake: Option<Handshake>,
 }
 
 /// PATCH body: absent = unchanged; `null` clears the optional ones.
@@ -38,6 +39,8 @@ struct PatchSource {
     dedupe: Option<Option<Dedupe>>,
     #[serde(default, with = "serde_with_double_option")]
     response: Option<Option<CustomResponse>>,
+    #[serde(default, with = "serde_with_double_option")]
+    handshake: Option<Option<Handshake>>,
 }
 
 /// Distinguish a missing field from an explicit `null`.
@@ -63,13 +66,32 @@ struct SourceView {
     dedupe: Option<Dedupe>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response: Option<CustomResponse>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handshake: Option<Handshake>,
     queues: Vec<String>,
+    stats: SourceStats,
     created_at: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceStats {
+    verification_failures: u64,
 }
 
 async fn view(state: &AppState, s: Source) -> Result<SourceView, ApiError> {
     let queues = state.store.source_queue_ids(&s.id).await?;
+    let verification_failures = state.store.verification_failures(&s.id).await?;
     Ok(SourceView {
+        handshake: s.handshake.map(|h| match h {
+            Handshake::GetChallenge { verify_token } => Handshake::GetChallenge {
+                verify_token: verify_token.map(|_| "****".into()),
+            },
+            other => other,
+        }),
+        stats: SourceStats {
+            verification_failures,
+        },
         ingest_url: format!("{}/in/{}", state.settings.public_url, s.ingest_key),
         verification: s.verification.redacted(),
         id: s.id,
@@ -115,6 +137,16 @@ fn check(s: &Source) -> Result<(), ApiError> {
             return Err(ApiError::bad("dedupe.windowSeconds must be 1..=604800"));
         }
     }
+    if let Some(Handshake::GetChallenge {
+        verify_token: Some(t),
+    }) = &s.handshake
+    {
+        if t.len() < 4 || t.len() > 256 {
+            return Err(ApiError::bad(
+                "handshake.verifyToken must be 4..=256 characters",
+            ));
+        }
+    }
     if let Some(r) = &s.response {
         if !(200..=299).contains(&r.status) {
             return Err(ApiError::bad("response.status must be a 2xx status"));
@@ -151,6 +183,7 @@ pub async fn create(
         retention_hours: b.retention_hours.unwrap_or(DEFAULT_RETENTION_HOURS),
         dedupe: b.dedupe,
         response: b.response,
+        handshake: b.handshake,
         created_at: now_rfc3339(),
     };
     check(&s)?;
@@ -203,6 +236,9 @@ pub async fn patch(
     }
     if let Some(r) = p.response {
         s.response = r;
+    }
+    if let Some(h) = p.handshake {
+        s.handshake = h;
     }
     check(&s)?;
     state.store.update_source(&s).await?;

@@ -230,6 +230,30 @@ impl Store {
             .await
     }
 
+    /// Count a refused delivery on the source (shown in its stats).
+    pub async fn count_verification_failure(&self, source_id: &str) -> Result<()> {
+        self.bounded(async {
+            let _: i64 = self
+                .conn()
+                .hincr(SourceKeys::new(source_id).src, "verify_failures", 1)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Refused deliveries counted on the source so far.
+    pub async fn verification_failures(&self, source_id: &str) -> Result<u64> {
+        self.bounded(async {
+            let n: Option<u64> = self
+                .conn()
+                .hget(SourceKeys::new(source_id).src, "verify_failures")
+                .await?;
+            Ok(n.unwrap_or(0))
+        })
+        .await
+    }
+
     /// Queue ids attached to a source (engine view).
     pub async fn source_queue_ids(&self, source_id: &str) -> Result<Vec<String>> {
         self.bounded(async {
