@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
 
-use crate::auth::Keys;
+use crate::auth::{Keys, Revocations};
 use crate::config::{Config, ConfigError, Settings};
 use crate::http::{self, StreamRegistry};
-use crate::model::{Queue, Source};
+use crate::model::{Queue, Source, Tenant};
 use crate::notify::Notifier;
 use crate::store::Store;
 
@@ -69,7 +69,12 @@ pub struct AppState {
     pub sources: TtlCache<Source>,
     /// queue id -> queue
     pub queues: TtlCache<Queue>,
+    /// tenant id -> tenant (for limits on hot paths)
+    pub tenants: TtlCache<Tenant>,
+    /// tenant id -> stored bytes (for the storage quota at ingest)
+    pub usage: TtlCache<u64>,
     pub streams: StreamRegistry,
+    pub revocations: Arc<Revocations>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +140,13 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             k
         }
     };
-    let keys = Keys::new(&secret, settings.admin_token.as_deref());
+    let keys = Keys::rotating(
+        &secret,
+        settings.secret_key_previous.as_deref(),
+        settings.admin_token.as_deref(),
+    );
+    let revocations = Arc::new(Revocations::default());
+    revocations.start(store.clone()).await;
     let notifier = Notifier::start(store.client().clone());
 
     let listener = std::net::TcpListener::bind(settings.listen)
@@ -155,7 +166,10 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         settings,
         sources: TtlCache::default(),
         queues: TtlCache::default(),
+        tenants: TtlCache::default(),
+        usage: TtlCache::default(),
         streams: StreamRegistry::default(),
+        revocations,
     });
     crate::reaper::spawn(state.store.clone(), reap_every);
 

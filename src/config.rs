@@ -44,8 +44,14 @@ pub struct Config {
     #[arg(long, env = "HOOKBAY_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
 
-    /// Log filter (tracing `EnvFilter` syntax).
-    #[arg(long, env = "HOOKBAY_LOG", default_value = "info")]
+    /// The previous signing key during a key rotation: tokens signed with it
+    /// are still accepted; everything new is signed with HOOKBAY_SECRET_KEY.
+    #[arg(long, env = "HOOKBAY_SECRET_KEY_PREVIOUS", hide_env_values = true)]
+    pub secret_key_previous: Option<String>,
+
+    /// Log filter (tracing `EnvFilter` syntax). Access logs are the
+    /// `hookbay::access` target (off at the default filter).
+    #[arg(long, env = "HOOKBAY_LOG", default_value = "info,hookbay::access=warn")]
     pub log: String,
 
     /// Log format: `text` or `json`.
@@ -60,6 +66,26 @@ pub struct Config {
     /// provider gets 503 + Retry-After instead of waiting.
     #[arg(long, env = "HOOKBAY_INGEST_TIMEOUT_MS", default_value_t = 800)]
     pub ingest_timeout_ms: u64,
+
+    /// Default max sources per tenant.
+    #[arg(long, env = "HOOKBAY_LIMIT_MAX_SOURCES", default_value_t = 100)]
+    pub limit_max_sources: u64,
+
+    /// Default max queues per tenant.
+    #[arg(long, env = "HOOKBAY_LIMIT_MAX_QUEUES", default_value_t = 1000)]
+    pub limit_max_queues: u64,
+
+    /// Default max stored bytes per tenant (messages within retention).
+    #[arg(long, env = "HOOKBAY_LIMIT_MAX_STORED_BYTES", default_value_t = 10 << 30)]
+    pub limit_max_stored_bytes: u64,
+
+    /// Default sustained ingest rate per tenant, requests/second (2 s burst).
+    #[arg(long, env = "HOOKBAY_LIMIT_INGEST_PER_SECOND", default_value_t = 1000)]
+    pub limit_ingest_per_second: u64,
+
+    /// Default sustained consumer API rate per tenant, requests/second.
+    #[arg(long, env = "HOOKBAY_LIMIT_CONSUME_PER_SECOND", default_value_t = 2000)]
+    pub limit_consume_per_second: u64,
 
     /// Seconds between the background reaper's passes (due redeliveries,
     /// expired leases, retention).
@@ -82,6 +108,8 @@ pub struct Settings {
     pub redis_pool_size: usize,
     pub admin_token: Option<String>,
     pub secret_key: Option<String>,
+    pub secret_key_previous: Option<String>,
+    pub limits: crate::model::Limits,
     pub workers: usize,
     pub ingest_timeout: Duration,
     pub reap_interval: Duration,
@@ -97,10 +125,16 @@ impl Config {
             redis_pool_size: 4,
             admin_token: None,
             secret_key: None,
+            secret_key_previous: None,
             log: "info".into(),
             log_format: "text".into(),
             workers: Some(2),
             ingest_timeout_ms: 800,
+            limit_max_sources: 100,
+            limit_max_queues: 1000,
+            limit_max_stored_bytes: 10 << 30,
+            limit_ingest_per_second: 1000,
+            limit_consume_per_second: 2000,
             reap_interval_ms: 500,
         }
     }
@@ -150,6 +184,27 @@ impl Config {
                 ));
             }
         }
+        if self.secret_key_previous.is_some() && self.secret_key.is_none() {
+            return Err(ConfigError(
+                "HOOKBAY_SECRET_KEY_PREVIOUS needs HOOKBAY_SECRET_KEY (the new key)".into(),
+            ));
+        }
+        let limits = crate::model::Limits {
+            max_sources: self.limit_max_sources,
+            max_queues: self.limit_max_queues,
+            max_stored_bytes: self.limit_max_stored_bytes,
+            ingest_per_second: self.limit_ingest_per_second,
+            consume_per_second: self.limit_consume_per_second,
+        };
+        crate::model::LimitOverrides {
+            max_sources: Some(limits.max_sources),
+            max_queues: Some(limits.max_queues),
+            max_stored_bytes: Some(limits.max_stored_bytes),
+            ingest_per_second: Some(limits.ingest_per_second),
+            consume_per_second: Some(limits.consume_per_second),
+        }
+        .validate()
+        .map_err(|e| ConfigError(format!("HOOKBAY_LIMIT_*: {e}")))?;
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError(
                 "HOOKBAY_LOG_FORMAT must be text or json".into(),
@@ -177,6 +232,8 @@ impl Config {
             redis_pool_size: self.redis_pool_size,
             admin_token: self.admin_token.clone(),
             secret_key: self.secret_key.clone(),
+            secret_key_previous: self.secret_key_previous.clone(),
+            limits,
             workers: workers.max(1),
             ingest_timeout: Duration::from_millis(self.ingest_timeout_ms),
             reap_interval: Duration::from_millis(self.reap_interval_ms),

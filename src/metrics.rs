@@ -62,6 +62,11 @@ pub fn long_polls(delta: f64) {
     metrics::gauge!("hookbay_long_polls_waiting").increment(delta);
 }
 
+/// kind: ingest | consume
+pub fn rate_limited(kind: &'static str) {
+    metrics::counter!("hookbay_rate_limited_total", "kind" => kind).increment(1);
+}
+
 pub fn redis_error() {
     metrics::counter!("hookbay_redis_errors_total").increment(1);
 }

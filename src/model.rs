@@ -31,6 +31,64 @@ pub struct Tenant {
     pub id: String,
     pub name: String,
     pub created_at: String,
+    /// Operator overrides of the default limits (absent = default).
+    #[serde(default)]
+    pub limits: LimitOverrides,
+}
+
+/// Per-tenant limit overrides, as the operator sets them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LimitOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sources: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_queues: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stored_bytes: Option<u64>,
+    /// Sustained ingest requests per second (the bucket holds 2 s worth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest_per_second: Option<u64>,
+    /// Sustained consumer API requests per second (2 s burst).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consume_per_second: Option<u64>,
+}
+
+/// Effective limits of a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    pub max_sources: u64,
+    pub max_queues: u64,
+    pub max_stored_bytes: u64,
+    pub ingest_per_second: u64,
+    pub consume_per_second: u64,
+}
+
+impl Limits {
+    pub fn with(self, o: &LimitOverrides) -> Limits {
+        Limits {
+            max_sources: o.max_sources.unwrap_or(self.max_sources),
+            max_queues: o.max_queues.unwrap_or(self.max_queues),
+            max_stored_bytes: o.max_stored_bytes.unwrap_or(self.max_stored_bytes),
+            ingest_per_second: o.ingest_per_second.unwrap_or(self.ingest_per_second),
+            consume_per_second: o.consume_per_second.unwrap_or(self.consume_per_second),
+        }
+    }
+}
+
+impl LimitOverrides {
+    pub fn validate(&self) -> Result<(), String> {
+        let check = |v: Option<u64>, name: &str, max: u64| match v {
+            Some(x) if !(1..=max).contains(&x) => Err(format!("limits.{name} must be 1..={max}")),
+            _ => Ok(()),
+        };
+        check(self.max_sources, "maxSources", 1_000_000)?;
+        check(self.max_queues, "maxQueues", 1_000_000)?;
+        check(self.max_stored_bytes, "maxStoredBytes", 1 << 50)?;
+        check(self.ingest_per_second, "ingestPerSecond", 1_000_000)?;
+        check(self.consume_per_second, "consumePerSecond", 1_000_000)
+    }
 }
 
 /// What the relay remembers of a minted token (never the token itself).
@@ -44,6 +102,8 @@ pub struct TokenRecord {
     pub queues: Option<Vec<String>>,
     pub created_at: String,
     pub expires_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
 }
 
 /// How a source picks the key that makes two deliveries "the same".

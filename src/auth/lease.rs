@@ -26,13 +26,13 @@ impl LeaseToken {
 }
 
 impl Keys {
-    fn lease_mac(&self) -> HmacSha256 {
-        HmacSha256::new_from_slice(&self.lease).expect("hmac takes any key")
+    fn lease_mac(key: &[u8]) -> HmacSha256 {
+        HmacSha256::new_from_slice(key).expect("hmac takes any key")
     }
 
     pub fn sign_lease(&self, t: &LeaseToken) -> String {
         let payload = t.payload();
-        let mut mac = self.lease_mac();
+        let mut mac = Self::lease_mac(&self.lease[0]);
         mac.update(payload.as_bytes());
         format!(
             "{}.{}",
@@ -46,9 +46,14 @@ impl Keys {
         let (p, s) = token.split_once('.')?;
         let payload = B64.decode(p).ok()?;
         let sig = B64.decode(s).ok()?;
-        let mut mac = self.lease_mac();
-        mac.update(&payload);
-        mac.verify_slice(&sig).ok()?;
+        let signed_by_any = self.lease.iter().any(|k| {
+            let mut mac = Self::lease_mac(k);
+            mac.update(&payload);
+            mac.verify_slice(&sig).is_ok()
+        });
+        if !signed_by_any {
+            return None;
+        }
         let payload = String::from_utf8(payload).ok()?;
         let mut it = payload.split('|');
         if it.next()? != "v1" {

@@ -3,9 +3,11 @@
 //! are derived from one secret so each kind of token has its own key.
 
 mod lease;
+mod revoke;
 mod tenant;
 
 pub use lease::LeaseToken;
+pub use revoke::Revocations;
 pub use tenant::Claims;
 
 use hmac::{Hmac, Mac};
@@ -14,11 +16,14 @@ use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Keys derived from `HOOKBAY_SECRET_KEY`.
+/// Keys derived from `HOOKBAY_SECRET_KEY` (signing and verifying) and
+/// `HOOKBAY_SECRET_KEY_PREVIOUS` (verifying only, during a rotation).
 pub struct Keys {
     jwt_enc: jsonwebtoken::EncodingKey,
-    jwt_dec: jsonwebtoken::DecodingKey,
-    lease: Vec<u8>,
+    /// current first
+    jwt_dec: Vec<jsonwebtoken::DecodingKey>,
+    /// current first
+    lease: Vec<Vec<u8>>,
     admin_digest: Option<[u8; 32]>,
 }
 
@@ -30,11 +35,23 @@ fn derive(secret: &str, purpose: &str) -> Vec<u8> {
 
 impl Keys {
     pub fn new(secret: &str, admin_token: Option<&str>) -> Keys {
+        Self::rotating(secret, None, admin_token)
+    }
+
+    /// Sign with `secret`; also accept what `previous` signed.
+    pub fn rotating(secret: &str, previous: Option<&str>, admin_token: Option<&str>) -> Keys {
+        let secrets: Vec<&str> = std::iter::once(secret).chain(previous).collect();
         let jwt = derive(secret, "hookbay/jwt/v1");
         Keys {
             jwt_enc: jsonwebtoken::EncodingKey::from_secret(&jwt),
-            jwt_dec: jsonwebtoken::DecodingKey::from_secret(&jwt),
-            lease: derive(secret, "hookbay/lease/v1"),
+            jwt_dec: secrets
+                .iter()
+                .map(|s| jsonwebtoken::DecodingKey::from_secret(&derive(s, "hookbay/jwt/v1")))
+                .collect(),
+            lease: secrets
+                .iter()
+                .map(|s| derive(s, "hookbay/lease/v1"))
+                .collect(),
             admin_digest: admin_token.map(|t| Sha256::digest(t.as_bytes()).into()),
         }
     }

@@ -65,8 +65,9 @@ impl Keys {
         v.set_issuer(&[ISSUER]);
         v.set_required_spec_claims(&["exp", "iss", "sub"]);
         v.leeway = 5;
-        jsonwebtoken::decode::<Claims>(token, &self.jwt_dec, &v)
-            .ok()
+        self.jwt_dec
+            .iter()
+            .find_map(|k| jsonwebtoken::decode::<Claims>(token, k, &v).ok())
             .map(|d| d.claims)
     }
 }
@@ -94,6 +95,33 @@ mod tests {
             .sign_tenant_token("tnt_a", "tok_1", vec![], None, now - 100, now - 60)
             .unwrap();
         assert!(k.verify_tenant_token(&expired).is_none());
+    }
+
+    #[test]
+    fn previous_key_accepted_during_rotation() {
+        let old = Keys::new("old-secret-old-secret-old-secret-xx", None);
+        let now = chrono::Utc::now().timestamp();
+        let t = old
+            .sign_tenant_token("tnt_a", "tok_1", vec![Scope::Read], None, now, now + 60)
+            .unwrap();
+        let rotated = Keys::rotating(
+            "new-secret-new-secret-new-secret-xx",
+            Some("old-secret-old-secret-old-secret-xx"),
+            None,
+        );
+        assert!(rotated.verify_tenant_token(&t).is_some());
+        let fresh = rotated
+            .sign_tenant_token("tnt_a", "tok_2", vec![Scope::Read], None, now, now + 60)
+            .unwrap();
+        assert!(
+            old.verify_tenant_token(&fresh).is_none(),
+            "signed with the new key"
+        );
+        let done = Keys::new("new-secret-new-secret-new-secret-xx", None);
+        assert!(
+            done.verify_tenant_token(&t).is_none(),
+            "old tokens die with the old key"
+        );
     }
 
     #[test]

@@ -27,11 +27,10 @@ pub fn resolve(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     if state.keys.is_admin(token) {
         return Ok(Principal::Admin);
     }
-    state
-        .keys
-        .verify_tenant_token(token)
-        .map(Principal::Tenant)
-        .ok_or(ApiError::Unauthorized)
+    match state.keys.verify_tenant_token(token) {
+        Some(c) if !state.revocations.is_revoked(&c.jti) => Ok(Principal::Tenant(c)),
+        _ => Err(ApiError::Unauthorized),
+    }
 }
 
 impl FromRequest for Principal {

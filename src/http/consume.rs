@@ -44,6 +44,7 @@ pub async fn next(
     }
     let lease = lease_ms(q.lease)?;
     let queue = tenant_queue(&state, claims, &path).await?;
+    super::consume_rate(&state, &queue.tenant_id).await?;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
     let watch = (wait > 0).then(|| state.notifier.watch(&queue.source_id, &queue.id));
     let _waiting = watch.as_ref().map(|_| WaitGauge::new());
@@ -162,6 +163,7 @@ pub async fn settle(
     if queue.tenant_id != lease.tenant_id || queue.source_id != source_id {
         return Err(ApiError::NotFound);
     }
+    super::consume_rate(&state, &queue.tenant_id).await?;
     let (settle_op, reason) = match op.as_str() {
         "ack" => (SettleOp::Ack, String::new()),
         "nack" => {

@@ -21,6 +21,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("the body is larger than this source accepts ({0} bytes)")]
     TooLarge(u64),
+    #[error("{0}")]
+    QuotaExceeded(String),
+    #[error("rate limit exceeded; retry after {0} s")]
+    TooManyRequests(u64),
     #[error("this endpoint does not accept that method")]
     MethodNotAllowed,
     #[error("storage is unavailable; retry shortly")]
@@ -48,6 +52,8 @@ impl ApiError {
             ApiError::NotFound => ("not_found", "Not found"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::TooLarge(_) => ("payload_too_large", "Payload too large"),
+            ApiError::QuotaExceeded(_) => ("quota_exceeded", "Quota exceeded"),
+            ApiError::TooManyRequests(_) => ("rate_limited", "Too many requests"),
             ApiError::MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
             ApiError::Unavailable => ("unavailable", "Service unavailable"),
             ApiError::Internal => ("internal", "Internal error"),
@@ -88,6 +94,8 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::QuotaExceeded(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -96,7 +104,13 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (code, title) = self.code_title();
-        problem(self.status_code(), code, title, &self.to_string())
+        let mut r = problem(self.status_code(), code, title, &self.to_string());
+        if let ApiError::TooManyRequests(secs) = self {
+            if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        r
     }
 }
 

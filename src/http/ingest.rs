@@ -48,6 +48,27 @@ async fn source_for_key(state: &Data, key: &str) -> Result<Arc<Source>, ApiError
     Ok(s)
 }
 
+/// The tenant's ingest rate and storage quota. Stored bytes are summed per
+/// tenant at most every 2 s per node, so the quota may be overshot by what
+/// arrives in that window.
+async fn enforce_limits(state: &Data, src: &Source) -> Result<(), ApiError> {
+    let limits = super::tenant_limits(state, &src.tenant_id).await?;
+    super::rate_limit(state, &src.tenant_id, "ingest", limits.ingest_per_second).await?;
+    let stored = match state.usage.get(&src.tenant_id) {
+        Some(b) => *b,
+        None => {
+            let b = state.store.usage(&src.tenant_id).await?.stored_bytes;
+            state.usage.put(&src.tenant_id, Arc::new(b));
+            b
+        }
+    };
+    if stored >= limits.max_stored_bytes {
+        // a quota frees up as retention trims: ask the provider to retry later
+        return Err(ApiError::TooManyRequests(60));
+    }
+    Ok(())
+}
+
 async fn read_body(mut payload: web::Payload, limit: u64) -> Result<bytes::Bytes, ApiError> {
     let mut body = bytes::BytesMut::new();
     while let Some(chunk) = payload.next().await {
@@ -105,6 +126,13 @@ pub async fn ingest(
             return Err(e);
         }
     };
+    enforce_limits(&state, &src).await.inspect_err(|e| {
+        metrics::ingest(match e {
+            ApiError::NotFound => "not_found",
+            ApiError::Unavailable => "unavailable",
+            _ => "rate_limited",
+        })
+    })?;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -12,6 +12,7 @@ mod queues;
 mod sources;
 mod stream;
 mod tenants;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -22,10 +23,52 @@ pub use stream::StreamRegistry;
 use crate::app::AppState;
 use crate::auth::Claims;
 use crate::ids;
-use crate::model::{Queue, Source};
+use crate::metrics;
+use crate::model::{Limits, Queue, Source};
 use error::ApiError;
 
 type Data = web::Data<AppState>;
+
+/// Declares the `/v1` API once: the actix routes and the `V1_ROUTES` list
+/// that tests walk (so a new route without a test fails).
+macro_rules! v1_routes {
+    ($( $method:ident $path:literal => $handler:path ),* $(,)?) => {
+        /// Every `/v1` route as (method, path pattern).
+        pub const V1_ROUTES: &[(&str, &str)] = &[ $( (stringify!($method), concat!("/v1", $path)) ),* ];
+
+        fn v1(cfg: &mut web::ServiceConfig) {
+            $( cfg.route($path, web::$method().to($handler)); )*
+        }
+    };
+}
+
+v1_routes! {
+    post "/tenants" => tenants::create,
+    get "/tenants" => tenants::list,
+    get "/tenants/{tenant_id}" => tenants::get,
+    patch "/tenants/{tenant_id}" => tenants::patch,
+    delete "/tenants/{tenant_id}" => tenants::delete,
+    post "/tenants/{tenant_id}/tokens" => tokens::create,
+    get "/tenants/{tenant_id}/tokens" => tokens::list,
+    delete "/tenants/{tenant_id}/tokens/{token_id}" => tokens::revoke,
+    post "/sources" => sources::create,
+    get "/sources" => sources::list,
+    get "/sources/{source_id}" => sources::get,
+    patch "/sources/{source_id}" => sources::patch,
+    delete "/sources/{source_id}" => sources::delete,
+    get "/sources/{source_id}/messages" => ops::history,
+    post "/queues" => queues::create,
+    get "/queues" => queues::list,
+    get "/queues/{queue_id}" => queues::get,
+    patch "/queues/{queue_id}" => queues::patch,
+    delete "/queues/{queue_id}" => queues::delete,
+    get "/queues/{queue_id}/next" => consume::next,
+    get "/queues/{queue_id}/stream" => stream::stream,
+    get "/queues/{queue_id}/dead-letters" => ops::dead_letters,
+    post "/queues/{queue_id}/replay" => ops::replay,
+    post "/queues/{queue_id}/messages/{message_id}/{op}" => consume::settle,
+    get "/messages/{message_id}" => ops::message,
+}
 
 /// The route table — every path the relay serves.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -40,39 +83,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(ingest::challenge))
                 .default_service(web::to(method_not_allowed)),
         )
-        .service(
-            web::scope("/v1")
-                .route("/tenants", web::post().to(tenants::create))
-                .route("/tenants", web::get().to(tenants::list))
-                .route("/tenants/{tenant_id}", web::get().to(tenants::get))
-                .route(
-                    "/tenants/{tenant_id}/tokens",
-                    web::post().to(tenants::create_token),
-                )
-                .route("/sources", web::post().to(sources::create))
-                .route("/sources", web::get().to(sources::list))
-                .route("/sources/{source_id}", web::get().to(sources::get))
-                .route("/sources/{source_id}", web::patch().to(sources::patch))
-                .route("/sources/{source_id}", web::delete().to(sources::delete))
-                .route("/sources/{source_id}/messages", web::get().to(ops::history))
-                .route("/queues", web::post().to(queues::create))
-                .route("/queues", web::get().to(queues::list))
-                .route("/queues/{queue_id}", web::get().to(queues::get))
-                .route("/queues/{queue_id}", web::patch().to(queues::patch))
-                .route("/queues/{queue_id}", web::delete().to(queues::delete))
-                .route("/queues/{queue_id}/next", web::get().to(consume::next))
-                .route("/queues/{queue_id}/stream", web::get().to(stream::stream))
-                .route(
-                    "/queues/{queue_id}/dead-letters",
-                    web::get().to(ops::dead_letters),
-                )
-                .route("/queues/{queue_id}/replay", web::post().to(ops::replay))
-                .route(
-                    "/queues/{queue_id}/messages/{message_id}/{op}",
-                    web::post().to(consume::settle),
-                )
-                .route("/messages/{message_id}", web::get().to(ops::message)),
-        )
+        .service(web::scope("/v1").configure(v1))
         .default_service(web::to(not_found));
 }
 
@@ -132,6 +143,52 @@ async fn tenant_source(state: &AppState, c: &Claims, id: &str) -> Result<Source,
         Some(s) if s.tenant_id == c.sub => Ok(s),
         _ => Err(ApiError::NotFound),
     }
+}
+
+/// A tenant's effective limits, through the node's short cache. A deleted
+/// tenant answers 404.
+async fn tenant_limits(state: &AppState, tenant_id: &str) -> Result<Limits, ApiError> {
+    let t = match state.tenants.get(tenant_id) {
+        Some(t) => t,
+        None => {
+            let t = Arc::new(
+                state
+                    .store
+                    .tenant(tenant_id)
+                    .await?
+                    .ok_or(ApiError::NotFound)?,
+            );
+            state.tenants.put(tenant_id, t.clone());
+            t
+        }
+    };
+    Ok(state.settings.limits.with(&t.limits))
+}
+
+/// Take one request from the tenant's shared `kind` bucket, or 429.
+async fn rate_limit(
+    state: &AppState,
+    tenant_id: &str,
+    kind: &str,
+    per_second: u64,
+) -> Result<(), ApiError> {
+    match state.store.rate_limit(tenant_id, kind, per_second).await? {
+        None => Ok(()),
+        Some(wait_ms) => {
+            metrics::rate_limited(if kind == "ingest" {
+                "ingest"
+            } else {
+                "consume"
+            });
+            Err(ApiError::TooManyRequests(wait_ms.div_ceil(1000).max(1)))
+        }
+    }
+}
+
+/// The consumer API's rate limit for a tenant.
+async fn consume_rate(state: &AppState, tenant_id: &str) -> Result<(), ApiError> {
+    let l = tenant_limits(state, tenant_id).await?;
+    rate_limit(state, tenant_id, "consume", l.consume_per_second).await
 }
 
 /// Page size from `?limit=`, bounded.

@@ -67,6 +67,12 @@ pub async fn create(
         created_at: now_rfc3339(),
     };
     check(&q)?;
+    let limit = super::tenant_limits(&state, &c.sub).await?.max_queues;
+    if !state.store.reserve(&c.sub, "queues", &q.id, limit).await? {
+        return Err(ApiError::QuotaExceeded(format!(
+            "limit maxQueues ({limit}) reached"
+        )));
+    }
     state.store.create_queue(&q).await?;
     Ok(HttpResponse::Created().json(QueueView {
         queue: &q,

@@ -187,6 +187,12 @@ pub async fn create(
         created_at: now_rfc3339(),
     };
     check(&s)?;
+    let limit = super::tenant_limits(&state, &c.sub).await?.max_sources;
+    if !state.store.reserve(&c.sub, "sources", &s.id, limit).await? {
+        return Err(ApiError::QuotaExceeded(format!(
+            "limit maxSources ({limit}) reached"
+        )));
+    }
     state.store.create_source(&s).await?;
     Ok(HttpResponse::Created().json(view(&state, s).await?))
 }

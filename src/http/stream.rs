@@ -87,8 +87,10 @@ pub async fn stream(
     }
     let lease = lease_ms(q.lease)?;
     let queue = tenant_queue(&state, claims, &path).await?;
+    super::consume_rate(&state, &queue.tenant_id).await?;
+    let token = (claims.jti.clone(), claims.exp);
     let (tx, rx) = mpsc::channel(prefetch.min(64));
-    tokio::spawn(run(state.into_inner(), queue, prefetch, lease, tx));
+    tokio::spawn(run(state.into_inner(), queue, token, prefetch, lease, tx));
     Ok(sse::Sse::from_infallible_receiver(rx).with_keep_alive(KEEP_ALIVE))
 }
 
@@ -115,9 +117,12 @@ fn event(state: &AppState, queue: &Queue, l: &crate::model::Lease) -> sse::Event
     )
 }
 
+/// `token`: (id, expiry) of the token that opened the stream; the stream
+/// ends when it is revoked or expires.
 async fn run(
     state: Arc<AppState>,
     queue: Arc<Queue>,
+    token: (String, i64),
     prefetch: usize,
     lease: u64,
     tx: mpsc::Sender<sse::Event>,
@@ -183,7 +188,18 @@ async fn run(
                     inflight.retain(|(s, _)| *s != sid);
                 }
             }
-            _ = recheck.tick(), if !inflight.is_empty() => {
+            _ = recheck.tick() => {
+                if state.revocations.is_revoked(&token.0) || chrono::Utc::now().timestamp() >= token.1 {
+                    let _ = tx
+                        .send(sse::Event::Data(
+                            sse::Data::new(r#"{"reason":"token revoked or expired"}"#).event("close"),
+                        ))
+                        .await;
+                    break;
+                }
+                if inflight.is_empty() {
+                    continue;
+                }
                 if let Ok(held) = state.store.still_leased(&queue.source_id, &queue.id, &inflight).await {
                     let mut i = 0;
                     inflight.retain(|(s, g)| {

@@ -1,5 +1,5 @@
-//! Operator routes: tenants, and minting tenant tokens (by the operator or
-//! by a tenant `manage` token for its own tenant, never widening scopes).
+//! Tenants: created, limited and deleted by the operator; a tenant's own
+//! token may read its tenant (limits and usage).
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -7,13 +7,16 @@ use serde::Deserialize;
 use super::auth::Principal;
 use super::error::{parse_json, ApiError};
 use super::Data;
+use crate::app::AppState;
 use crate::ids;
-use crate::model::{now_rfc3339, rfc3339_ms, Scope, Tenant, TokenRecord};
+use crate::model::{now_rfc3339, LimitOverrides, Scope, Tenant};
+use crate::store::Usage;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateTenant {
     name: String,
+    limits: Option<LimitOverrides>,
 }
 
 pub async fn create(
@@ -27,13 +30,28 @@ pub async fn create(
     if name.is_empty() || name.len() > 100 {
         return Err(ApiError::bad("name must be 1..=100 characters"));
     }
+    let limits = b.limits.unwrap_or_default();
+    limits.validate().map_err(ApiError::bad)?;
     let t = Tenant {
         id: ids::tenant_id(),
         name: name.to_string(),
         created_at: now_rfc3339(),
+        limits,
     };
     state.store.create_tenant(&t).await?;
-    Ok(HttpResponse::Created().json(t))
+    Ok(HttpResponse::Created().json(view(&state, &t, None)))
+}
+
+/// A tenant with its effective limits (and usage, when known).
+fn view(state: &AppState, t: &Tenant, usage: Option<Usage>) -> serde_json::Value {
+    serde_json::json!({
+        "id": t.id,
+        "name": t.name,
+        "createdAt": t.created_at,
+        "limits": state.settings.limits.with(&t.limits),
+        "limitOverrides": t.limits,
+        "usage": usage,
+    })
 }
 
 pub async fn list(state: Data, who: Principal) -> Result<HttpResponse, ApiError> {
@@ -42,13 +60,21 @@ pub async fn list(state: Data, who: Principal) -> Result<HttpResponse, ApiError>
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
-/// The operator, or a tenant token of this very tenant.
-fn may_see(who: &Principal, tenant_id: &str) -> Result<(), ApiError> {
+/// The operator, or a tenant token of this very tenant (another tenant's
+/// id is indistinguishable from a missing one).
+pub(super) fn may_see(who: &Principal, tenant_id: &str) -> Result<(), ApiError> {
     match who {
         Principal::Admin => Ok(()),
         Principal::Tenant(c) if c.sub == tenant_id => Ok(()),
         Principal::Tenant(_) => Err(ApiError::NotFound),
     }
+}
+
+async fn load(state: &AppState, id: &str) -> Result<Tenant, ApiError> {
+    if !ids::is_valid(id, "tnt_") {
+        return Err(ApiError::NotFound);
+    }
+    state.store.tenant(id).await?.ok_or(ApiError::NotFound)
 }
 
 pub async fn get(
@@ -57,96 +83,71 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     may_see(&who, &path)?;
-    if !ids::is_valid(&path, "tnt_") {
-        return Err(ApiError::NotFound);
+    if let Principal::Tenant(_) = who {
+        who.tenant(&[Scope::Manage, Scope::Read])?;
     }
-    let t = state.store.tenant(&path).await?.ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(t))
+    let t = load(&state, &path).await?;
+    let usage = state.store.usage(&t.id).await?;
+    Ok(HttpResponse::Ok().json(view(&state, &t, Some(usage))))
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CreateToken {
-    scopes: Vec<Scope>,
-    queues: Option<Vec<String>>,
-    expires_in_seconds: Option<u64>,
+#[serde(deny_unknown_fields)]
+struct PatchTenant {
+    name: Option<String>,
+    /// Replaces the overrides; omitted fields fall back to the defaults.
+    limits: Option<LimitOverrides>,
 }
 
-const DEFAULT_TOKEN_TTL: u64 = 365 * 24 * 3600;
-const MAX_TOKEN_TTL: u64 = 10 * 365 * 24 * 3600;
-
-pub async fn create_token(
+pub async fn patch(
     state: Data,
     who: Principal,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant_id = path.into_inner();
-    may_see(&who, &tenant_id)?;
-    let parent = match &who {
-        Principal::Tenant(c) => Some(who.tenant(&[Scope::Manage]).map(|_| c)?),
-        Principal::Admin => None,
-    };
-    let b: CreateToken = parse_json(&body, false)?;
-    if b.scopes.is_empty() {
-        return Err(ApiError::bad("scopes must name at least one scope"));
-    }
-    let ttl = b.expires_in_seconds.unwrap_or(DEFAULT_TOKEN_TTL);
-    if !(60..=MAX_TOKEN_TTL).contains(&ttl) {
-        return Err(ApiError::bad(format!(
-            "expiresInSeconds must be 60..={MAX_TOKEN_TTL}"
-        )));
-    }
-    if !ids::is_valid(&tenant_id, "tnt_") || state.store.tenant(&tenant_id).await?.is_none() {
-        return Err(ApiError::NotFound);
-    }
-    let now = chrono::Utc::now().timestamp();
-    let mut exp = now + ttl as i64;
-    let mut scopes = b.scopes.clone();
-    scopes.sort_by_key(|s| *s as u8);
-    scopes.dedup();
-    if let Some(p) = parent {
-        if let Some(s) = scopes.iter().find(|s| !p.has(**s)) {
-            return Err(ApiError::Forbidden(format!(
-                "cannot mint scope {} the calling token does not hold",
-                format!("{s:?}").to_lowercase()
-            )));
+    may_see(&who, &path)?;
+    who.admin()?;
+    let p: PatchTenant = parse_json(&body, false)?;
+    let mut t = load(&state, &path).await?;
+    if let Some(n) = p.name {
+        let n = n.trim();
+        if n.is_empty() || n.len() > 100 {
+            return Err(ApiError::bad("name must be 1..=100 characters"));
         }
-        exp = exp.min(p.exp);
-        if let (Some(pq), None) = (&p.queues, &b.queues) {
-            return Err(ApiError::Forbidden(format!(
-                "the calling token is limited to {} queue(s); the new token must be too",
-                pq.len()
-            )));
-        }
+        t.name = n.to_string();
     }
-    if let Some(qs) = &b.queues {
-        if qs.is_empty() || qs.len() > 100 {
-            return Err(ApiError::bad("queues must list 1..=100 queue ids"));
-        }
-        for q in qs {
-            let found = super::load_queue(&state, q).await.ok();
-            let allowed = parent.is_none_or(|p| p.allows_queue(q));
-            if found.is_none_or(|f| f.tenant_id != tenant_id) || !allowed {
-                return Err(ApiError::bad(format!("unknown queue {q}")));
-            }
-        }
+    if let Some(l) = p.limits {
+        l.validate().map_err(ApiError::bad)?;
+        t.limits = l;
     }
-    let id = ids::token_id();
-    let token = state
-        .keys
-        .sign_tenant_token(&tenant_id, &id, scopes.clone(), b.queues.clone(), now, exp)
-        .map_err(|_| ApiError::Internal)?;
-    let rec = TokenRecord {
-        id: id.clone(),
-        tenant_id,
-        scopes,
-        queues: b.queues,
-        created_at: now_rfc3339(),
-        expires_at: rfc3339_ms(exp * 1000),
-    };
-    state.store.create_token(&rec).await?;
-    let mut v = serde_json::to_value(&rec).map_err(|_| ApiError::Internal)?;
-    v["token"] = serde_json::Value::String(token);
-    Ok(HttpResponse::Created().json(v))
+    state.store.update_tenant(&t).await?;
+    state.tenants.forget(&t.id);
+    let usage = state.store.usage(&t.id).await?;
+    Ok(HttpResponse::Ok().json(view(&state, &t, Some(usage))))
+}
+
+/// Delete a tenant: its sources stop ingesting (404), its queues and all
+/// their messages go, and every token it had is revoked.
+pub async fn delete(
+    state: Data,
+    who: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    may_see(&who, &path)?;
+    who.admin()?;
+    let t = load(&state, &path).await?;
+    for s in state.store.sources(&t.id).await? {
+        state.store.delete_source(&s).await?;
+        state.sources.forget(&s.ingest_key);
+    }
+    for q in state.store.queues(&t.id).await? {
+        state.store.delete_queue(&q).await?;
+        state.queues.forget(&q.id);
+    }
+    for mut tok in state.store.tokens(&t.id).await? {
+        super::tokens::revoke_record(&state, &mut tok).await?;
+    }
+    state.store.delete_tenant(&t.id).await?;
+    state.tenants.forget(&t.id);
+    Ok(HttpResponse::NoContent().finish())
 }

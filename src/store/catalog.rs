@@ -12,13 +12,13 @@ use super::{Result, Store};
 use crate::model::{Queue, Source, Tenant, TokenRecord};
 
 impl Store {
-    async fn put_json<T: Serialize>(&self, key: &str, v: &T) -> Result<()> {
+    pub(super) async fn put_json<T: Serialize>(&self, key: &str, v: &T) -> Result<()> {
         let json = serde_json::to_string(v)?;
         let _: () = self.conn().set(key, json).await?;
         Ok(())
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+    pub(super) async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let raw: Option<String> = self.conn().get(key).await?;
         Ok(match raw {
             Some(r) => Some(serde_json::from_str(&r)?),
@@ -27,7 +27,7 @@ impl Store {
     }
 
     /// Records named by a set of ids, in id order.
-    async fn list_json<T: DeserializeOwned>(
+    pub(super) async fn list_json<T: DeserializeOwned>(
         &self,
         set: &str,
         key: fn(&str) -> String,
@@ -82,7 +82,8 @@ impl Store {
 
     // ---- sources -----------------------------------------------------------
 
-    /// Create the engine marker first, then the record and its indexes.
+    /// Create the engine marker first, then the record and its indexes
+    /// (the tenant's set already holds the id: see `reserve`).
     pub async fn create_source(&self, s: &Source) -> Result<()> {
         self.bounded(async {
             let k = SourceKeys::new(&s.id);

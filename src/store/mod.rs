@@ -11,6 +11,7 @@ mod catalog;
 mod engine;
 pub mod keys;
 mod scripts;
+mod tenancy;
 mod value;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +21,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use engine::{IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleOp, SettleOutcome};
+pub use tenancy::Usage;
 
 /// A storage failure. Domain outcomes (not found, stale lease) are values,
 /// not errors.

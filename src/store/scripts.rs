@@ -19,6 +19,8 @@ pub struct Scripts {
     pub drop_queue: Script,
     pub drop_source: Script,
     pub attach_queue: Script,
+    pub reserve: Script,
+    pub rate: Script,
 }
 
 impl Scripts {
@@ -32,6 +34,8 @@ impl Scripts {
             drop_queue: script(include_str!("lua/drop_queue.lua")),
             drop_source: script(include_str!("lua/drop_source.lua")),
             attach_queue: script(include_str!("lua/attach_queue.lua")),
+            reserve: script(include_str!("lua/reserve.lua")),
+            rate: script(include_str!("lua/rate.lua")),
         }
     }
 }

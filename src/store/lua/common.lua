@@ -108,6 +108,14 @@ local function fail_attempt(k, pol, sid, st, now, outcome, reason, delay)
   return 'delayed'
 end
 
+-- Stored size of a stream entry: the lengths of all its fields and values
+-- (the same measure at ingest and at trim, so the counter balances).
+local function entry_size(fields)
+  local n = 0
+  for _, f in ipairs(fields) do n = n + #f end
+  return n
+end
+
 -- Move due delayed deliveries to the ready list. Returns how many moved.
 local function promote_due(k, now, limit)
   local due = redis.call('ZRANGEBYSCORE', k.delayed, '-inf', now, 'LIMIT', 0, limit)

@@ -2,7 +2,8 @@
 -- atomically. Either the message is in the log and in every queue's ready
 -- list, or nothing was written.
 --
--- KEYS[1] hb:{S}:src     source marker hash (absent = source deleted)
+-- KEYS[1] hb:{S}:src     source marker hash (absent = source deleted; field
+--                        bytes = stored size, for the tenant's quota)
 -- KEYS[2] hb:{S}:log     the source's message stream
 -- KEYS[3] hb:{S}:queues  set of queue ids attached to the source
 -- ARGV[1] key prefix "hb:{S}:" (queue keys are derived from it; they share
@@ -24,6 +25,7 @@ local sid = redis.call('XADD', KEYS[2], '*', unpack(fields))
 if dk ~= '' then
   redis.call('SET', prefix .. 'dd:' .. dk, sid, 'EX', tonumber(ARGV[3]))
 end
+redis.call('HINCRBY', KEYS[1], 'bytes', entry_size(fields))
 -- no delivery state is written: a message newer than a queue's `since`
 -- without state is fresh and ready (see load_state)
 local queues = redis.call('SMEMBERS', KEYS[3])

@@ -53,6 +53,7 @@ if retention > 0 then
     end
     if not pending then
       redis.call('XDEL', KEYS[2], sid)
+      redis.call('HINCRBY', KEYS[1], 'bytes', -entry_size(e[2]))
       for _, kp in ipairs(keys) do
         redis.call('HDEL', kp.k.st, sid)
         redis.call('ZREM', kp.k.dead, sid)

@@ -1,0 +1,137 @@
+//! Tenant-wide state: limits and usage, token records and revocation, rate
+//! buckets, and deleting a whole tenant.
+
+use redis::AsyncCommands;
+
+use super::keys::{self, SourceKeys};
+use super::{Result, Store};
+use crate::model::{Tenant, TokenRecord};
+
+const REVOKED: &str = "hb:revoked";
+
+/// What a tenant uses of its limits.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    pub sources: u64,
+    pub queues: u64,
+    pub stored_bytes: u64,
+}
+
+impl Store {
+    pub async fn update_tenant(&self, t: &Tenant) -> Result<()> {
+        self.bounded(self.put_json(&keys::tenant(&t.id), t)).await
+    }
+
+    /// Add `id` to a tenant's `kind` set unless that would pass `limit`.
+    pub async fn reserve(&self, tenant_id: &str, kind: &str, id: &str, limit: u64) -> Result<bool> {
+        self.bounded(async {
+            let ok: i64 = self
+                .scripts()
+                .reserve
+                .key(keys::tenant_set(tenant_id, kind))
+                .arg(id)
+                .arg(limit)
+                .invoke_async(&mut self.conn())
+                .await?;
+            Ok(ok == 1)
+        })
+        .await
+    }
+
+    /// Take one token from the tenant's `kind` bucket. `Err(ms)`-like
+    /// answer: `Some(ms)` until a token is available, `None` when taken.
+    pub async fn rate_limit(
+        &self,
+        tenant_id: &str,
+        kind: &str,
+        per_second: u64,
+    ) -> Result<Option<u64>> {
+        self.bounded(async {
+            let (ok, wait): (i64, u64) = self
+                .scripts()
+                .rate
+                .key(format!("hb:rate:{tenant_id}:{kind}"))
+                .arg(per_second)
+                .arg(per_second.saturating_mul(2).max(1))
+                .invoke_async(&mut self.conn())
+                .await?;
+            Ok((ok == 0).then_some(wait))
+        })
+        .await
+    }
+
+    pub async fn usage(&self, tenant_id: &str) -> Result<Usage> {
+        self.bounded(async {
+            let mut c = self.conn();
+            let sources: Vec<String> = c.smembers(keys::tenant_set(tenant_id, "sources")).await?;
+            let queues: u64 = c.scard(keys::tenant_set(tenant_id, "queues")).await?;
+            let mut p = redis::pipe();
+            for s in &sources {
+                p.hget(SourceKeys::new(s).src, "bytes");
+            }
+            let bytes: Vec<Option<i64>> = if sources.is_empty() {
+                vec![]
+            } else {
+                p.query_async(&mut c).await?
+            };
+            Ok(Usage {
+                sources: sources.len() as u64,
+                queues,
+                stored_bytes: bytes.into_iter().flatten().map(|b| b.max(0) as u64).sum(),
+            })
+        })
+        .await
+    }
+
+    pub async fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        self.bounded(self.get_json(&keys::token(id))).await
+    }
+
+    pub async fn tokens(&self, tenant_id: &str) -> Result<Vec<TokenRecord>> {
+        self.bounded(self.list_json(&keys::tenant_set(tenant_id, "tokens"), keys::token))
+            .await
+    }
+
+    /// Mark a token revoked and publish it to every node's revocation list
+    /// (kept until the token would have expired anyway).
+    pub async fn revoke_token(&self, rec: &TokenRecord, expires_unix: i64) -> Result<()> {
+        self.bounded(async {
+            self.put_json(&keys::token(&rec.id), rec).await?;
+            let _: () = self.conn().zadd(REVOKED, &rec.id, expires_unix).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Ids of revoked tokens that have not expired yet.
+    pub async fn revoked_token_ids(&self) -> Result<Vec<String>> {
+        self.bounded(async {
+            let now = chrono::Utc::now().timestamp();
+            let (_, ids): ((), Vec<String>) = redis::pipe()
+                .zrembyscore(REVOKED, "-inf", now)
+                .zrange(REVOKED, 0, -1)
+                .query_async(&mut self.conn())
+                .await?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    /// Remove the tenant record and its index sets (its sources, queues and
+    /// tokens are handled by the caller first).
+    pub async fn delete_tenant(&self, tenant_id: &str) -> Result<()> {
+        self.bounded(async {
+            let _: () = redis::pipe()
+                .del(keys::tenant(tenant_id))
+                .del(keys::tenant_set(tenant_id, "sources"))
+                .del(keys::tenant_set(tenant_id, "queues"))
+                .del(keys::tenant_set(tenant_id, "tokens"))
+                .srem(keys::TENANTS, tenant_id)
+                .query_async(&mut self.conn())
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+}
