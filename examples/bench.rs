@@ -440,7 +440,13 @@ async fn main() {
         base: base.clone(),
         token: ADMIN.into(),
     };
-    let t = admin.post("/v1/tenants", json!({"name": "bench"})).await;
+    // the bench measures the relay, not the default per-tenant rate limits
+    let t = admin
+        .post(
+            "/v1/tenants",
+            json!({"name": "bench", "limits": {"ingestPerSecond": 1_000_000, "consumePerSecond": 1_000_000}}),
+        )
+        .await;
     let tok = admin
         .post(
             &format!("/v1/tenants/{}/tokens", t["id"].as_str().expect("tenant")),

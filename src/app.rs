@@ -176,6 +176,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
     let data = state.clone();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(http::access::log))
             .app_data(data.clone())
             .app_data(http::query_config())
             .configure(http::routes)

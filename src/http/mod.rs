@@ -1,6 +1,7 @@
 //! The HTTP layer: one route table, thin handlers that authenticate, validate
 //! and call the store. Handlers live in one file per area.
 
+pub mod access;
 mod auth;
 mod consume;
 pub mod error;
