@@ -75,6 +75,7 @@ pub struct AppState {
     pub usage: TtlCache<u64>,
     pub streams: StreamRegistry,
     pub revocations: Arc<Revocations>,
+    pub rates: crate::ratelimit::RateLimiter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +171,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         usage: TtlCache::default(),
         streams: StreamRegistry::default(),
         revocations,
+        rates: Default::default(),
     });
     crate::reaper::spawn(state.store.clone(), reap_every);
 

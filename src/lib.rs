@@ -10,6 +10,7 @@ pub mod ids;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod ratelimit;
 pub mod reaper;
 pub mod store;
 pub mod verify;

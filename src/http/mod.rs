@@ -170,17 +170,17 @@ async fn tenant_limits(state: &AppState, tenant_id: &str) -> Result<Limits, ApiE
 async fn rate_limit(
     state: &AppState,
     tenant_id: &str,
-    kind: &str,
+    kind: &'static str,
     per_second: u64,
 ) -> Result<(), ApiError> {
-    match state.store.rate_limit(tenant_id, kind, per_second).await? {
+    match state
+        .rates
+        .check(&state.store, tenant_id, kind, per_second)
+        .await?
+    {
         None => Ok(()),
         Some(wait_ms) => {
-            metrics::rate_limited(if kind == "ingest" {
-                "ingest"
-            } else {
-                "consume"
-            });
+            metrics::rate_limited(kind);
             Err(ApiError::TooManyRequests(wait_ms.div_ceil(1000).max(1)))
         }
     }

@@ -39,24 +39,27 @@ impl Store {
         .await
     }
 
-    /// Take one token from the tenant's `kind` bucket. `Err(ms)`-like
-    /// answer: `Some(ms)` until a token is available, `None` when taken.
-    pub async fn rate_limit(
+    /// Take up to `want` tokens from the tenant's shared `kind` bucket
+    /// (burst: 2 s worth). `Ok(granted)` with granted >= 1, or `Err(ms)`
+    /// until a token is available.
+    pub async fn take_tokens(
         &self,
         tenant_id: &str,
         kind: &str,
         per_second: u64,
-    ) -> Result<Option<u64>> {
+        want: u64,
+    ) -> Result<std::result::Result<u64, u64>> {
         self.bounded(async {
-            let (ok, wait): (i64, u64) = self
+            let (granted, wait): (u64, u64) = self
                 .scripts()
                 .rate
                 .key(format!("hb:rate:{tenant_id}:{kind}"))
                 .arg(per_second)
                 .arg(per_second.saturating_mul(2).max(1))
+                .arg(want.max(1))
                 .invoke_async(&mut self.conn())
                 .await?;
-            Ok((ok == 0).then_some(wait))
+            Ok(if granted >= 1 { Ok(granted) } else { Err(wait) })
         })
         .await
     }
