@@ -14,14 +14,17 @@ use crate::store::{Result, Store};
 /// How long a node may keep tokens it took but did not spend.
 const HOLD: Duration = Duration::from_millis(100);
 
+type Key = (String, &'static str);
 /// (tenant, kind) -> (tokens left, when they were taken)
-type Local = HashMap<(String, &'static str), (u64, Instant)>;
+type Local = HashMap<Key, (u64, Instant)>;
+/// (tenant, kind) -> lock held while fetching a batch
+type Fetching = HashMap<Key, Arc<tokio::sync::Mutex<()>>>;
 
 #[derive(Default)]
 pub struct RateLimiter {
     local: Mutex<Local>,
     /// one batch fetch in flight per (tenant, kind) on this node
-    fetching: Mutex<HashMap<(String, &'static str), Arc<tokio::sync::Mutex<()>>>>,
+    fetching: Mutex<Fetching>,
 }
 
 impl RateLimiter {
