@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod http;
 pub mod ids;
+pub mod listen;
 pub mod metrics;
 pub mod model;
 pub mod notify;

@@ -21,6 +21,76 @@ struct Cli {
 enum Cmd {
     /// Run the relay.
     Serve(Config),
+    /// Forward a queue to a local HTTP endpoint (SSE, durable, reconnecting).
+    Listen(ListenArgs),
+}
+
+#[derive(clap::Args)]
+struct ListenArgs {
+    /// Relay base URL, e.g. https://hooks.example.com
+    #[arg(long, env = "HOOKBAY_URL")]
+    url: String,
+    /// Queue id (q_…).
+    #[arg(long)]
+    queue: String,
+    /// Tenant token with the consume scope.
+    #[arg(long, env = "HOOKBAY_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Where to send each message, e.g. http://localhost:3000/hook (the
+    /// message's sub-path and query are appended).
+    #[arg(long)]
+    forward_to: String,
+    /// Messages in flight at once.
+    #[arg(long, default_value_t = 10)]
+    prefetch: usize,
+    /// Dead-letter on a 4xx answer (the default).
+    #[arg(long, conflicts_with = "nack_on_4xx")]
+    reject_on_4xx: bool,
+    /// Redeliver on a 4xx answer instead of dead-lettering.
+    #[arg(long)]
+    nack_on_4xx: bool,
+    /// Seconds to wait for the target before nacking.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// Pull with /next until the queue is empty, then exit.
+    #[arg(long)]
+    once: bool,
+}
+
+async fn listen(a: ListenArgs) -> std::process::ExitCode {
+    use hookbay::listen::{On4xx, Options};
+    let _ = a.reject_on_4xx;
+    let opts = Options {
+        url: a.url,
+        queue: a.queue,
+        token: a.token,
+        forward_to: a.forward_to,
+        prefetch: a.prefetch.clamp(1, 1000),
+        on_4xx: if a.nack_on_4xx {
+            On4xx::Nack
+        } else {
+            On4xx::Reject
+        },
+        timeout: std::time::Duration::from_secs(a.timeout.max(1)),
+    };
+    if a.once {
+        return match hookbay::listen::run_once(opts).await {
+            Ok(s) => {
+                println!("{}", s.line());
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hookbay listen: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    let summary = hookbay::listen::run(opts, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    println!("\n{}", summary.line());
+    std::process::ExitCode::SUCCESS
 }
 
 fn init_logging(cfg: &Config) {
@@ -38,6 +108,7 @@ fn init_logging(cfg: &Config) {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Listen(a) => listen(a).await,
         Cmd::Serve(cfg) => {
             init_logging(&cfg);
             let running = match hookbay::app::start(&cfg).await {

@@ -1,0 +1,347 @@
+//! `hookbay listen`: forward a queue to a local HTTP target, the way Stripe
+//! CLI or smee-client do, but backed by the durable queue — nothing is missed
+//! while the laptop sleeps. Subscribes over SSE (reconnecting forever with
+//! capped, jittered backoff), replays each message with its original method,
+//! headers and exact bytes, and settles it from the target's answer:
+//! 2xx → ack; 5xx, timeout or connection error → nack; 4xx → reject (or
+//! nack). Leases are extended while the target is still working.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+/// What to do when the target answers 4xx.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum On4xx {
+    Reject,
+    Nack,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Relay base URL.
+    pub url: String,
+    pub queue: String,
+    pub token: String,
+    pub forward_to: String,
+    pub prefetch: usize,
+    pub on_4xx: On4xx,
+    /// Per-request timeout towards the target.
+    pub timeout: Duration,
+}
+
+/// Counts printed on exit.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub delivered: AtomicU64,
+    pub acked: AtomicU64,
+    pub nacked: AtomicU64,
+    pub rejected: AtomicU64,
+    pub settle_errors: AtomicU64,
+}
+
+impl Summary {
+    pub fn line(&self) -> String {
+        format!(
+            "{} delivered: {} acked, {} nacked, {} rejected, {} settle errors",
+            self.delivered.load(Ordering::Relaxed),
+            self.acked.load(Ordering::Relaxed),
+            self.nacked.load(Ordering::Relaxed),
+            self.rejected.load(Ordering::Relaxed),
+            self.settle_errors.load(Ordering::Relaxed)
+        )
+    }
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+];
+
+struct Listener {
+    opts: Options,
+    http: reqwest::Client,
+    summary: Arc<Summary>,
+}
+
+/// One delivery as received from the relay.
+struct Message {
+    meta: Value,
+    body: Vec<u8>,
+}
+
+impl Listener {
+    fn target_url(&self, meta: &Value) -> String {
+        let mut u = self.opts.forward_to.trim_end_matches('/').to_string();
+        if let Some(p) = meta["path"].as_str().filter(|p| !p.is_empty()) {
+            u.push('/');
+            u.push_str(p);
+        }
+        if let Some(q) = meta["query"].as_str().filter(|q| !q.is_empty()) {
+            u.push('?');
+            u.push_str(q);
+        }
+        if u.is_empty() {
+            self.opts.forward_to.clone()
+        } else {
+            u
+        }
+    }
+
+    /// Forward one message and settle it. Never panics on odd input.
+    async fn handle(&self, m: Message) {
+        let started = Instant::now();
+        self.summary.delivered.fetch_add(1, Ordering::Relaxed);
+        let id = m.meta["messageId"].as_str().unwrap_or("?").to_string();
+        let method =
+            reqwest::Method::from_bytes(m.meta["method"].as_str().unwrap_or("POST").as_bytes())
+                .unwrap_or(reqwest::Method::POST);
+        let mut req = self
+            .http
+            .request(method, self.target_url(&m.meta))
+            .timeout(self.opts.timeout);
+        if let Some(h) = m.meta["headers"].as_object() {
+            for (k, v) in h {
+                if !HOP_BY_HOP.contains(&k.as_str()) {
+                    if let Some(v) = v.as_str() {
+                        req = req.header(k.as_str(), v);
+                    }
+                }
+            }
+        }
+        let send = req.body(m.body).send();
+        tokio::pin!(send);
+        // keep the lease alive while the target works
+        let lease_left = lease_seconds_left(&m.meta);
+        let mut extend = tokio::time::interval(Duration::from_secs((lease_left / 2).max(1)));
+        extend.tick().await;
+        let result = loop {
+            tokio::select! {
+                r = &mut send => break r,
+                _ = extend.tick() => {
+                    if let Some(u) = m.meta["extendUrl"].as_str() {
+                        let _ = self.http.post(u).json(&json!({"seconds": lease_left.max(30)})).send().await;
+                    }
+                }
+            }
+        };
+        let (status, outcome, reason) = match &result {
+            Ok(r) if r.status().is_success() => {
+                (r.status().as_u16().to_string(), "ack", String::new())
+            }
+            Ok(r) if r.status().is_client_error() && self.opts.on_4xx == On4xx::Reject => (
+                r.status().as_u16().to_string(),
+                "reject",
+                format!("target answered {}", r.status().as_u16()),
+            ),
+            Ok(r) => (
+                r.status().as_u16().to_string(),
+                "nack",
+                format!("target answered {}", r.status().as_u16()),
+            ),
+            Err(e) if e.is_timeout() => ("timeout".into(), "nack", "target timed out".into()),
+            Err(_) => ("error".into(), "nack", "target unreachable".into()),
+        };
+        let url_key = match outcome {
+            "ack" => "ackUrl",
+            "reject" => "rejectUrl",
+            _ => "nackUrl",
+        };
+        let mut settle = self.http.post(m.meta[url_key].as_str().unwrap_or_default());
+        if outcome != "ack" {
+            settle = settle.json(&json!({ "reason": reason }));
+        }
+        let settled = settle.send().await.map(|r| r.status().as_u16());
+        let counter = match (outcome, &settled) {
+            (_, Ok(204)) if outcome == "ack" => &self.summary.acked,
+            (_, Ok(204)) if outcome == "reject" => &self.summary.rejected,
+            (_, Ok(204)) => &self.summary.nacked,
+            _ => &self.summary.settle_errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        println!(
+            "{} {id} → {status} in {}ms, {outcome}{}",
+            chrono::Utc::now().format("%H:%M:%S%.3f"),
+            started.elapsed().as_millis(),
+            match settled {
+                Ok(204) => String::new(),
+                Ok(s) => format!(" (relay answered {s})"),
+                Err(_) => " (relay unreachable)".into(),
+            }
+        );
+    }
+}
+
+fn lease_seconds_left(meta: &Value) -> u64 {
+    meta["leaseExpiresAt"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| (t.timestamp() - chrono::Utc::now().timestamp()).max(1) as u64)
+        .unwrap_or(30)
+}
+
+fn decode_event(data: &str) -> Option<Message> {
+    let v: Value = serde_json::from_str(data).ok()?;
+    let payload = v["payload"].as_str()?;
+    let body = if v["encoding"] == "base64" {
+        base64::engine::general_purpose::STANDARD
+            .decode(payload)
+            .ok()?
+    } else {
+        payload.as_bytes().to_vec()
+    };
+    Some(Message {
+        meta: v["meta"].clone(),
+        body,
+    })
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Stream and forward until `shutdown` resolves; returns the counts.
+pub async fn run(opts: Options, shutdown: impl std::future::Future<Output = ()>) -> Arc<Summary> {
+    let me = Arc::new(Listener {
+        http: client(),
+        summary: Arc::new(Summary::default()),
+        opts,
+    });
+    let stream_url = format!(
+        "{}/v1/queues/{}/stream?prefetch={}",
+        me.opts.url.trim_end_matches('/'),
+        me.opts.queue,
+        me.opts.prefetch
+    );
+    let work = async {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let started = Instant::now();
+            match me
+                .http
+                .get(&stream_url)
+                .bearer_auth(&me.opts.token)
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => {
+                    eprintln!("connected to {}", me.opts.url);
+                    let mut buf = String::new();
+                    let mut body = r.bytes_stream();
+                    while let Some(Ok(chunk)) = body.next().await {
+                        buf.push_str(&String::from_utf8_lossy(&chunk));
+                        while let Some(i) = buf.find("\n\n") {
+                            let block: String = buf.drain(..i + 2).collect();
+                            let mut event = "";
+                            let mut data = String::new();
+                            for line in block.lines() {
+                                if let Some(v) = line.strip_prefix("event:") {
+                                    event = if v.trim() == "message" {
+                                        "message"
+                                    } else {
+                                        "other"
+                                    };
+                                } else if let Some(v) = line.strip_prefix("data:") {
+                                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                                }
+                            }
+                            if event == "message" {
+                                if let Some(m) = decode_event(&data) {
+                                    let me = me.clone();
+                                    tokio::spawn(async move { me.handle(m).await });
+                                }
+                            }
+                        }
+                    }
+                    eprintln!("stream ended");
+                }
+                Ok(r) if r.status() == 401 || r.status() == 403 || r.status() == 404 => {
+                    eprintln!(
+                        "relay refused the stream ({}); check --token and --queue",
+                        r.status()
+                    );
+                }
+                Ok(r) => eprintln!("relay answered {}", r.status()),
+                Err(e) => eprintln!("cannot reach the relay: {e}"),
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                backoff = Duration::from_millis(500);
+            }
+            let jitter = Duration::from_millis(rand::random::<u64>() % 250);
+            eprintln!("reconnecting in {:.1}s", (backoff + jitter).as_secs_f64());
+            tokio::time::sleep(backoff + jitter).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    };
+    tokio::select! {
+        _ = work => {}
+        _ = shutdown => {}
+    }
+    me.summary.clone()
+}
+
+/// `--once`: pull with `/next` until the queue is empty, then return.
+pub async fn run_once(opts: Options) -> Result<Arc<Summary>, String> {
+    let me = Listener {
+        http: client(),
+        summary: Arc::new(Summary::default()),
+        opts,
+    };
+    let next = format!(
+        "{}/v1/queues/{}/next",
+        me.opts.url.trim_end_matches('/'),
+        me.opts.queue
+    );
+    loop {
+        let r = me
+            .http
+            .get(&next)
+            .bearer_auth(&me.opts.token)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach the relay: {e}"))?;
+        match r.status().as_u16() {
+            204 => return Ok(me.summary.clone()),
+            200 => {
+                let meta: Value = r
+                    .headers()
+                    .get("x-hookbay-meta")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| serde_json::from_str(v).ok())
+                    .ok_or("relay sent no X-Hookbay-Meta")?;
+                let body = r.bytes().await.map_err(|e| e.to_string())?.to_vec();
+                me.handle(Message { meta, body }).await;
+            }
+            s => return Err(format!("relay answered {s}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_both_encodings() {
+        let m = decode_event(r#"{"payload":"/wA=","encoding":"base64","meta":{"messageId":"m"}}"#)
+            .unwrap();
+        assert_eq!(m.body, vec![0xff, 0x00]);
+        let m = decode_event(r#"{"payload":"hé","encoding":"utf8","meta":{}}"#).unwrap();
+        assert_eq!(m.body, "hé".as_bytes());
+        assert!(decode_event("not json").is_none());
+    }
+}

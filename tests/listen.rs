@@ -1,0 +1,230 @@
+//! `hookbay listen` against a local HTTP target: outcomes by status, exact
+//! bytes and headers, catch-up, reconnect after a relay restart, `--once`.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use common::*;
+use hookbay::listen::{On4xx, Options};
+use serde_json::json;
+
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+type Log = Arc<Mutex<Vec<Seen>>>;
+
+/// A target that records requests and answers the status named in the
+/// forwarded `x-want-status` header (default 200).
+async fn target() -> (String, Log) {
+    let log: Log = Arc::default();
+    let l = log.clone();
+    let server = HttpServer::new(move || {
+        let l = l.clone();
+        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            let l = l.clone();
+            async move {
+                l.lock().unwrap().push(Seen {
+                    method: req.method().to_string(),
+                    path: req.uri().to_string(),
+                    headers: req
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                        .collect(),
+                    body: body.to_vec(),
+                });
+                let status = req
+                    .headers()
+                    .get("x-want-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(200u16);
+                HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
+            }
+        }))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = server.addrs()[0];
+    tokio::spawn(server.run());
+    (format!("http://{addr}/hook"), log)
+}
+
+fn opts(relay_url: &str, q: &str, t: &Tenant, target: &str) -> Options {
+    Options {
+        url: relay_url.into(),
+        queue: q.into(),
+        token: t.token.clone(),
+        forward_to: target.into(),
+        prefetch: 5,
+        on_4xx: On4xx::Reject,
+        timeout: Duration::from_secs(5),
+    }
+}
+
+async fn ingest_with(relay: &Relay, url: &str, status: u16, body: Vec<u8>) -> String {
+    let r = relay
+        .http
+        .put(format!("{url}/orders/7?x=1"))
+        .header("content-type", "application/octet-stream")
+        .header("x-want-status", status.to_string())
+        .header("x-custom", "kept")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_exact_requests_and_settles_by_status() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis).await;
+    let t = relay.tenant().await;
+    let (src, ingest) = relay.source(&t, json!({})).await;
+    let q = relay.queue(&t, &src, json!({})).await;
+    let (target, log) = target().await;
+    // ingested while nobody listens: caught up on start
+    let body: Vec<u8> = vec![0, 159, 146, 150, 255, b'\n'];
+    let ok = ingest_with(&relay, &ingest, 200, body.clone()).await;
+    let failing = ingest_with(&relay, &ingest, 503, b"retry me".to_vec()).await;
+    let bad = ingest_with(&relay, &ingest, 422, b"bad".to_vec()).await;
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let o = opts(&relay.running.url(), &q, &t, &target);
+    let listener = tokio::spawn(hookbay::listen::run(o, async {
+        let _ = stop_rx.await;
+    }));
+    eventually(Duration::from_secs(10), || async {
+        let m = relay
+            .get_json(&t.token, &format!("/v1/messages/{bad}"))
+            .await;
+        m["deliveries"][0]["state"] == "dead"
+    })
+    .await;
+    eventually(Duration::from_secs(10), || async {
+        let m = relay
+            .get_json(&t.token, &format!("/v1/messages/{ok}"))
+            .await;
+        m["deliveries"][0]["state"] == "acked"
+    })
+    .await;
+    let m = relay
+        .get_json(&t.token, &format!("/v1/messages/{failing}"))
+        .await;
+    let h = &m["deliveries"][0]["history"][0];
+    assert_eq!(h["outcome"], "nack");
+    assert_eq!(h["reason"], "target answered 503");
+    let dl = relay
+        .get_json(&t.token, &format!("/v1/queues/{q}/dead-letters"))
+        .await;
+    assert_eq!(dl["items"][0]["reason"], "target answered 422");
+
+    let seen = log.lock().unwrap().clone();
+    let first = seen
+        .iter()
+        .find(|s| s.body == body)
+        .expect("exact bytes forwarded");
+    assert_eq!(first.method, "PUT");
+    assert_eq!(first.path, "/hook/orders/7?x=1");
+    let header = |n: &str| {
+        first
+            .headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("x-custom").as_deref(), Some("kept"));
+    assert_eq!(
+        header("content-type").as_deref(),
+        Some("application/octet-stream")
+    );
+    stop_tx.send(()).unwrap();
+    let summary = listener.await.unwrap();
+    assert!(summary.line().contains("acked"), "{}", summary.line());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_after_the_relay_restarts() {
+    let redis = RedisServer::start();
+    let port = free_port();
+    let mut cfg = config(&redis);
+    cfg.listen = format!("127.0.0.1:{port}");
+    let relay = Relay::start_with(cfg.clone()).await;
+    let t = relay.tenant().await;
+    let (src, ingest) = relay.source(&t, json!({})).await;
+    let q = relay.queue(&t, &src, json!({})).await;
+    let (target, log) = target().await;
+    let o = opts(&relay.running.url(), &q, &t, &target);
+    let listener = tokio::spawn(hookbay::listen::run(o, std::future::pending()));
+    ingest_with(&relay, &ingest, 200, b"one".to_vec()).await;
+    eventually(Duration::from_secs(10), || async {
+        log.lock().unwrap().len() == 1
+    })
+    .await;
+
+    relay.running.handle.stop(false).await;
+    let relay = Relay::start_with(cfg).await;
+    ingest_with(&relay, &ingest, 200, b"two".to_vec()).await;
+    eventually(Duration::from_secs(20), || async {
+        log.lock().unwrap().iter().any(|s| s.body == b"two")
+    })
+    .await;
+    listener.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_drains_the_queue_and_exits() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis).await;
+    let t = relay.tenant().await;
+    let (src, ingest) = relay.source(&t, json!({})).await;
+    let q = relay.queue(&t, &src, json!({})).await;
+    let (target, log) = target().await;
+    for i in 0..3 {
+        ingest_with(
+            &relay,
+            &ingest,
+            if i == 2 { 404 } else { 200 },
+            vec![b'a' + i],
+        )
+        .await;
+    }
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookbay"))
+        .args([
+            "listen",
+            "--once",
+            "--nack-on-4xx",
+            "--url",
+            &relay.running.url(),
+            "--queue",
+            &q,
+        ])
+        .args(["--forward-to", &target])
+        .env("HOOKBAY_TOKEN", &t.token)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("3 delivered: 2 acked, 1 nacked, 0 rejected"),
+        "{stdout}"
+    );
+    assert_eq!(log.lock().unwrap().len(), 3);
+    let c = relay.counts(&t, &q).await;
+    assert_eq!(c["delayed"], 1, "the 404 was nacked, not dead-lettered");
+}
