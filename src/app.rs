@@ -179,6 +179,12 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(http::access::log))
+            // browsers may stream (EventSource + access_token) and settle
+            // (capability URLs); no cookies are ever used, so any origin
+            .wrap(
+                actix_web::middleware::DefaultHeaders::new()
+                    .add(("Access-Control-Allow-Origin", "*")),
+            )
             .app_data(data.clone())
             .app_data(http::query_config())
             .configure(http::routes)
