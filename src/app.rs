@@ -187,6 +187,11 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             )
             .app_data(data.clone())
             .app_data(http::query_config())
+            .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url(
+                "/openapi.json",
+                <http::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
+            ))
+            .route("/docs", web::get().to(http::docs_redirect))
             .configure(http::routes)
     })
     .workers(workers)

@@ -23,6 +23,8 @@ enum Cmd {
     Serve(Config),
     /// Forward a queue to a local HTTP endpoint (SSE, durable, reconnecting).
     Listen(ListenArgs),
+    /// Print the OpenAPI document (what openapi/openapi.json holds).
+    Openapi,
 }
 
 #[derive(clap::Args)]
@@ -109,6 +111,10 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Listen(a) => listen(a).await,
+        Cmd::Openapi => {
+            println!("{}", hookbay::http::openapi::json());
+            std::process::ExitCode::SUCCESS
+        }
         Cmd::Serve(cfg) => {
             init_logging(&cfg);
             let running = match hookbay::app::start(&cfg).await {

@@ -16,7 +16,7 @@ pub const MAX_LEASE_SECS: u64 = 12 * 3600;
 /// Longest nack delay (7 days).
 pub const MAX_DELAY_SECS: u64 = 7 * 24 * 3600;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Manage,
@@ -37,7 +37,7 @@ pub struct Tenant {
 }
 
 /// Per-tenant limit overrides, as the operator sets them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LimitOverrides {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,7 +55,7 @@ pub struct LimitOverrides {
 }
 
 /// Effective limits of a tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Limits {
     pub max_sources: u64,
@@ -92,7 +92,7 @@ impl LimitOverrides {
 }
 
 /// What the relay remembers of a minted token (never the token itself).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenRecord {
     pub id: String,
@@ -107,7 +107,7 @@ pub struct TokenRecord {
 }
 
 /// How a source picks the key that makes two deliveries "the same".
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Dedupe {
     /// Request header whose value is the dedupe key (case-insensitive).
@@ -122,7 +122,7 @@ pub struct Dedupe {
 }
 
 /// A fixed answer for providers that expect a specific reply.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomResponse {
     pub status: u16,
@@ -171,7 +171,7 @@ pub struct Source {
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Backoff {
     pub initial_seconds: f64,
@@ -189,7 +189,7 @@ impl Default for Backoff {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Queue {
     pub id: String,
@@ -267,7 +267,7 @@ pub struct Lease {
 }
 
 /// One attempt in a delivery's history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     pub attempt: u32,
@@ -281,7 +281,7 @@ pub struct Attempt {
 }
 
 /// Per (queue, message) state as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryState {
     pub state: String,
@@ -301,7 +301,7 @@ pub struct DeliveryState {
 }
 
 /// Queue depth by state.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueCounts {
     pub ready: u64,

@@ -13,8 +13,9 @@ use crate::notify::FALLBACK;
 use crate::store::{SettleOp, SettleOutcome};
 use crate::{ids, metrics};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct NextQuery {
     wait: Option<u64>,
     lease: Option<u64>,
@@ -31,6 +32,7 @@ pub fn lease_ms(lease: Option<u64>) -> Result<u64, ApiError> {
     }
 }
 
+#[utoipa::path(get, path = "/v1/queues/{queue_id}/next", tag = "consume", operation_id = "queue.next", summary = "Lease the next message (long poll)", description = "The body is the raw payload with its original Content-Type; the meta (see the Meta schema) is in the X-Hookbay-Meta header.", params(("queue_id" = String, Path, description = "Queue id (q_…)"), NextQuery), responses((status = 200, content_type = "*/*", body = Vec<u8>, headers(("X-Hookbay-Meta" = String, description = "Meta as compact JSON (schema Meta)"), ("X-Hookbay-Message-Id" = String))), (status = 204, description = "Nothing arrived within wait")), security(("tenant" = ["consume"])))]
 pub async fn next(
     state: Data,
     who: Principal,
@@ -103,28 +105,29 @@ impl Drop for WaitGauge {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
     token: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct NackBody {
+pub(crate) struct NackBody {
     reason: Option<String>,
     delay_seconds: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RejectBody {
+pub(crate) struct RejectBody {
     reason: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ExtendBody {
+pub(crate) struct ExtendBody {
     seconds: u64,
 }
 
@@ -138,6 +141,7 @@ fn check_reason(r: Option<String>) -> Result<String, ApiError> {
 
 /// `POST /v1/queues/{q}/messages/{m}/{ack|nack|reject|extend}?token=`.
 /// The lease token is the credential; it must name this queue and message.
+#[utoipa::path(post, path = "/v1/queues/{queue_id}/messages/{message_id}/{op}", tag = "consume", operation_id = "lease.settle", summary = "Ack, nack, reject or extend a lease (the capability URLs of the meta)", description = "ack: empty body → 204. nack: optional NackBody → 204. reject: optional RejectBody → 204. extend: ExtendBody → 200 LeaseExtended.", params(("queue_id" = String, Path, description = "Queue id (q_…)"), ("message_id" = String, Path, description = "Message id (msg_…)"), ("op" = String, Path, description = "ack | nack | reject | extend"), TokenQuery), request_body(content = Option<NackBody>, description = "nack: {reason, delaySeconds}; reject: {reason}; extend: {seconds}"), responses((status = 204, description = "Settled"), (status = 200, body = super::openapi::LeaseExtended, description = "extend"), (status = 409, body = super::openapi::Problem, content_type = "application/problem+json", description = "The lease expired or was superseded; nothing changed")), security(("leaseToken" = [])))]
 pub async fn settle(
     state: Data,
     req: HttpRequest,

@@ -4,11 +4,13 @@ use actix_web::{http::StatusCode, HttpResponse};
 
 use super::{error::problem, Data};
 
+#[utoipa::path(get, path = "/healthz", tag = "ops", operation_id = "health.live", summary = "Process is up", responses((status = 200, body = super::openapi::Status)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
 /// Ready only while Redis answers.
+#[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "health.ready", summary = "Redis is reachable", responses((status = 200, body = super::openapi::Status)))]
 pub async fn readyz(state: Data) -> HttpResponse {
     match state.store.ping().await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
@@ -21,6 +23,7 @@ pub async fn readyz(state: Data) -> HttpResponse {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "ops", operation_id = "metrics.get", summary = "Prometheus metrics", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

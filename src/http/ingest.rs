@@ -109,6 +109,7 @@ fn dedupe_key(src: &Source, headers: &[(String, String)], body: &[u8]) -> Option
     }
 }
 
+#[utoipa::path(post, path = "/in/{key}", tag = "ingest", operation_id = "ingest.post", summary = "Deliver a webhook", description = "Verify, store durably, fan out to every queue of the source, then answer. The body is any content type, kept byte-exact. Also `/in/{key}/{path}`. Handshakes (Slack, Zoom, Microsoft Graph) are answered here and not stored.", params(("key" = String, Path, description = "The source's ingest key")), request_body(content = Vec<u8>, content_type = "*/*", description = "The provider's raw body"), responses((status = 202, body = super::openapi::Accepted), (status = 200, description = "A handshake answer, or the source's fixed response"), (status = 413, body = super::openapi::Problem, content_type = "application/problem+json", description = "Body over the source's limit")), security(()))]
 pub async fn ingest(
     state: Data,
     req: HttpRequest,
@@ -272,6 +273,16 @@ pub async fn ingest(
     Ok(resp)
 }
 
+/// Documentation only: `PUT` ingests like `POST`.
+#[utoipa::path(put, path = "/in/{key}", tag = "ingest", operation_id = "ingest.put", summary = "Deliver a webhook (PUT)", params(("key" = String, Path)), request_body(content = Vec<u8>, content_type = "*/*"), responses((status = 202, body = super::openapi::Accepted)), security(()))]
+#[allow(dead_code)]
+pub(crate) fn ingest_put_doc() {}
+
+/// Documentation only: `PATCH` ingests like `POST`.
+#[utoipa::path(patch, path = "/in/{key}", tag = "ingest", operation_id = "ingest.patch", summary = "Deliver a webhook (PATCH)", params(("key" = String, Path)), request_body(content = Vec<u8>, content_type = "*/*"), responses((status = 202, body = super::openapi::Accepted)), security(()))]
+#[allow(dead_code)]
+pub(crate) fn ingest_patch_doc() {}
+
 fn query_param(query: &str, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
@@ -288,6 +299,7 @@ fn echo(token: &str) -> HttpResponse {
 }
 
 /// `GET /in/{key}`: the validation handshakes of providers that need one.
+#[utoipa::path(get, path = "/in/{key}", tag = "ingest", operation_id = "ingest.challenge", summary = "Validation handshake (GET challenge, Microsoft Graph)", params(("key" = String, Path, description = "The source's ingest key"), ("challenge" = Option<String>, Query), ("hub.challenge" = Option<String>, Query), ("hub.verify_token" = Option<String>, Query), ("validationToken" = Option<String>, Query)), responses((status = 200, content_type = "text/plain", body = String, description = "The challenge, echoed"), (status = 405, body = super::openapi::Problem, content_type = "application/problem+json", description = "The source has no GET handshake")), security(()))]
 pub async fn challenge(state: Data, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let key = req.match_info().get("key").unwrap_or_default();
     let src = source_for_key(&state, key).await?;

@@ -8,6 +8,7 @@ pub mod error;
 mod health;
 mod ingest;
 mod meta;
+pub mod openapi;
 mod ops;
 mod queues;
 mod sources;
@@ -102,6 +103,13 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
         "Not found",
         "no such route",
     )
+}
+
+/// `/docs` → `/docs/` (Swagger UI, served from the binary: no internet).
+pub async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header(("Location", "/docs/"))
+        .finish()
 }
 
 async fn method_not_allowed() -> HttpResponse {

@@ -10,8 +10,9 @@ use crate::ids;
 use crate::model::{rfc3339_ms, DeliveryState, Scope, StoredMessage};
 use crate::store::ReplaySelector;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     limit: Option<u64>,
     cursor: Option<String>,
@@ -27,6 +28,7 @@ struct DeadLetter {
     history: Vec<crate::model::Attempt>,
 }
 
+#[utoipa::path(get, path = "/v1/queues/{queue_id}/dead-letters", tag = "queues", operation_id = "deadLetter.list", summary = "Dead letters, oldest first", params(("queue_id" = String, Path, description = "Queue id (q_…)"), PageQuery), responses((status = 200, body = super::openapi::Page<super::openapi::DeadLetter>)), security(("tenant" = ["read", "replay"])))]
 pub async fn dead_letters(
     state: Data,
     who: Principal,
@@ -78,15 +80,19 @@ impl Instant {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ReplayBody {
     message_ids: Option<Vec<String>>,
+    /// RFC 3339 time or epoch milliseconds.
+    #[schema(value_type = Option<String>)]
     from: Option<Instant>,
+    #[schema(value_type = Option<String>)]
     to: Option<Instant>,
     dead_letters: Option<bool>,
 }
 
+#[utoipa::path(post, path = "/v1/queues/{queue_id}/replay", tag = "queues", operation_id = "message.replay", summary = "Deliver messages again (ids, time range, or dead letters)", params(("queue_id" = String, Path, description = "Queue id (q_…)")), request_body = ReplayBody, responses((status = 202, body = super::openapi::Replayed)), security(("tenant" = ["replay"])))]
 pub async fn replay(
     state: Data,
     who: Principal,
@@ -169,8 +175,9 @@ fn summary<'a>(source_id: &'a str, m: &'a StoredMessage) -> MessageSummary<'a> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     from: Option<String>,
     to: Option<String>,
@@ -188,6 +195,7 @@ fn time_param(v: &Option<String>, default: i64) -> Result<i64, ApiError> {
     }
 }
 
+#[utoipa::path(get, path = "/v1/sources/{source_id}/messages", tag = "messages", operation_id = "message.list", summary = "A source's messages, newest first", params(("source_id" = String, Path, description = "Source id (src_…)"), HistoryQuery), responses((status = 200, body = super::openapi::Page<super::openapi::MessageSummary>)), security(("tenant" = ["read"])))]
 pub async fn history(
     state: Data,
     who: Principal,
@@ -225,6 +233,7 @@ struct QueueDelivery {
     state: DeliveryState,
 }
 
+#[utoipa::path(get, path = "/v1/messages/{message_id}", tag = "messages", operation_id = "message.get", summary = "A stored message and its state on each queue", params(("message_id" = String, Path, description = "Message id (msg_…)")), responses((status = 200, body = super::openapi::MessageDetail)), security(("tenant" = ["read"])))]
 pub async fn message(
     state: Data,
     who: Principal,

@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::ids;
 use crate::model::{now_rfc3339, validate_policy, Backoff, Queue, QueueCounts, Scope};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateQueue {
     source_id: String,
@@ -22,7 +22,7 @@ struct CreateQueue {
     backoff: Option<Backoff>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PatchQueue {
     name: Option<String>,
@@ -48,6 +48,7 @@ fn check(q: &Queue) -> Result<(), ApiError> {
     validate_policy(q.lease_seconds, q.max_attempts, &q.backoff).map_err(ApiError::bad)
 }
 
+#[utoipa::path(post, path = "/v1/queues", tag = "queues", operation_id = "queue.create", summary = "Create a queue on a source", request_body = CreateQueue, responses((status = 201, body = super::openapi::QueueView), (status = 409, body = super::openapi::Problem, content_type = "application/problem+json", description = "Quota maxQueues reached")), security(("tenant" = ["manage"])))]
 pub async fn create(
     state: Data,
     who: Principal,
@@ -80,12 +81,14 @@ pub async fn create(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     source_id: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/queues", tag = "queues", operation_id = "queue.list", summary = "List queues", params(ListQuery), responses((status = 200, body = super::openapi::Items<crate::model::Queue>)), security(("tenant" = ["manage", "read"])))]
 pub async fn list(
     state: Data,
     who: Principal,
@@ -111,6 +114,7 @@ async fn with_counts(state: &AppState, q: Arc<Queue>) -> Result<HttpResponse, Ap
     }))
 }
 
+#[utoipa::path(get, path = "/v1/queues/{queue_id}", tag = "queues", operation_id = "queue.get", summary = "A queue's policy and counts", params(("queue_id" = String, Path, description = "Queue id (q_…)")), responses((status = 200, body = super::openapi::QueueView)), security(("tenant" = ["manage", "read"])))]
 pub async fn get(
     state: Data,
     who: Principal,
@@ -121,6 +125,7 @@ pub async fn get(
     with_counts(&state, q).await
 }
 
+#[utoipa::path(patch, path = "/v1/queues/{queue_id}", tag = "queues", operation_id = "queue.update", summary = "Change a queue's name or policy", params(("queue_id" = String, Path, description = "Queue id (q_…)")), request_body = PatchQueue, responses((status = 200, body = super::openapi::QueueView)), security(("tenant" = ["manage"])))]
 pub async fn patch(
     state: Data,
     who: Principal,
@@ -151,6 +156,7 @@ pub async fn patch(
     with_counts(&state, q).await
 }
 
+#[utoipa::path(delete, path = "/v1/queues/{queue_id}", tag = "queues", operation_id = "queue.delete", summary = "Delete a queue and its delivery state", params(("queue_id" = String, Path, description = "Queue id (q_…)")), responses((status = 204, description = "Deleted")), security(("tenant" = ["manage"])))]
 pub async fn delete(
     state: Data,
     who: Principal,

@@ -15,31 +15,41 @@ use crate::model::{
 };
 use crate::verify::Verification;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateSource {
     name: String,
+    /// See docs/providers.md for every scheme.
+    #[schema(value_type = Object)]
     verification: Verification,
     max_body_bytes: Option<u64>,
     retention_hours: Option<u32>,
     dedupe: Option<Dedupe>,
     response: Option<CustomResponse>,
+    #[schema(value_type = Option<Object>)]
     handshake: Option<Handshake>,
 }
 
 /// PATCH body: absent = unchanged; `null` clears the optional ones.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PatchSource {
     name: Option<String>,
+    #[schema(value_type = Option<Object>)]
     verification: Option<Verification>,
     max_body_bytes: Option<u64>,
     retention_hours: Option<u32>,
+    /// `null` removes it.
     #[serde(default, with = "serde_with_double_option")]
+    #[schema(value_type = Option<Dedupe>)]
     dedupe: Option<Option<Dedupe>>,
+    /// `null` removes it.
     #[serde(default, with = "serde_with_double_option")]
+    #[schema(value_type = Option<CustomResponse>)]
     response: Option<Option<CustomResponse>>,
+    /// `null` removes it.
     #[serde(default, with = "serde_with_double_option")]
+    #[schema(value_type = Option<Object>)]
     handshake: Option<Option<Handshake>>,
 }
 
@@ -166,6 +176,7 @@ fn check(s: &Source) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(post, path = "/v1/sources", tag = "sources", operation_id = "source.create", summary = "Create a source (ingest endpoint)", request_body = CreateSource, responses((status = 201, body = super::openapi::SourceView), (status = 409, body = super::openapi::Problem, content_type = "application/problem+json", description = "Quota maxSources reached")), security(("tenant" = ["manage"])))]
 pub async fn create(
     state: Data,
     who: Principal,
@@ -197,6 +208,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view(&state, s).await?))
 }
 
+#[utoipa::path(get, path = "/v1/sources", tag = "sources", operation_id = "source.list", summary = "List sources", responses((status = 200, body = super::openapi::Items<super::openapi::SourceView>)), security(("tenant" = ["manage", "read"])))]
 pub async fn list(state: Data, who: Principal) -> Result<HttpResponse, ApiError> {
     let c = who.tenant(&[Scope::Manage, Scope::Read])?;
     let mut items = vec![];
@@ -206,6 +218,7 @@ pub async fn list(state: Data, who: Principal) -> Result<HttpResponse, ApiError>
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
+#[utoipa::path(get, path = "/v1/sources/{source_id}", tag = "sources", operation_id = "source.get", summary = "A source", params(("source_id" = String, Path, description = "Source id (src_…)")), responses((status = 200, body = super::openapi::SourceView)), security(("tenant" = ["manage", "read"])))]
 pub async fn get(
     state: Data,
     who: Principal,
@@ -216,6 +229,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view(&state, s).await?))
 }
 
+#[utoipa::path(patch, path = "/v1/sources/{source_id}", tag = "sources", operation_id = "source.update", summary = "Update a source (rotate secrets, limits, dedupe, response)", params(("source_id" = String, Path, description = "Source id (src_…)")), request_body = PatchSource, responses((status = 200, body = super::openapi::SourceView)), security(("tenant" = ["manage"])))]
 pub async fn patch(
     state: Data,
     who: Principal,
@@ -252,6 +266,7 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(view(&state, s).await?))
 }
 
+#[utoipa::path(delete, path = "/v1/sources/{source_id}", tag = "sources", operation_id = "source.delete", summary = "Delete a source, its queues and messages", params(("source_id" = String, Path, description = "Source id (src_…)")), responses((status = 204, description = "Deleted")), security(("tenant" = ["manage"])))]
 pub async fn delete(
     state: Data,
     who: Principal,

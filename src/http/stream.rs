@@ -56,14 +56,16 @@ impl StreamRegistry {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     prefetch: Option<usize>,
     lease: Option<u64>,
     access_token: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/queues/{queue_id}/stream", tag = "consume", operation_id = "queue.stream", summary = "Subscribe with Server-Sent Events", description = "Each message is `event: message`, `id: <messageId>`, `data: <StreamEvent JSON>`. At most `prefetch` unsettled messages per stream; keep-alive comments every 10 s; `event: close` when the queue is deleted or the token revoked.", params(("queue_id" = String, Path, description = "Queue id (q_…)"), StreamQuery), responses((status = 200, content_type = "text/event-stream", body = super::openapi::StreamEvent)), security(("tenant" = ["consume"]), ("accessToken" = [])))]
 pub async fn stream(
     state: Data,
     req: HttpRequest,

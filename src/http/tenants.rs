@@ -12,13 +12,14 @@ use crate::ids;
 use crate::model::{now_rfc3339, LimitOverrides, Scope, Tenant};
 use crate::store::Usage;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateTenant {
     name: String,
     limits: Option<LimitOverrides>,
 }
 
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", operation_id = "tenant.create", summary = "Create a tenant", request_body = CreateTenant, responses((status = 201, body = super::openapi::TenantView)), security(("admin" = [])))]
 pub async fn create(
     state: Data,
     who: Principal,
@@ -54,6 +55,7 @@ fn view(state: &AppState, t: &Tenant, usage: Option<Usage>) -> serde_json::Value
     })
 }
 
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", operation_id = "tenant.list", summary = "List tenants", responses((status = 200, body = super::openapi::Items<super::openapi::TenantView>)), security(("admin" = [])))]
 pub async fn list(state: Data, who: Principal) -> Result<HttpResponse, ApiError> {
     who.admin()?;
     let items = state.store.tenants().await?;
@@ -77,6 +79,7 @@ async fn load(state: &AppState, id: &str) -> Result<Tenant, ApiError> {
     state.store.tenant(id).await?.ok_or(ApiError::NotFound)
 }
 
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}", tag = "tenants", operation_id = "tenant.get", summary = "A tenant with limits and usage", params(("tenant_id" = String, Path, description = "Tenant id (tnt_…)")), responses((status = 200, body = super::openapi::TenantView)), security(("admin" = []), ("tenant" = ["manage", "read"])))]
 pub async fn get(
     state: Data,
     who: Principal,
@@ -91,7 +94,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view(&state, &t, Some(usage))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PatchTenant {
     name: Option<String>,
@@ -99,6 +102,7 @@ struct PatchTenant {
     limits: Option<LimitOverrides>,
 }
 
+#[utoipa::path(patch, path = "/v1/tenants/{tenant_id}", tag = "tenants", operation_id = "tenant.update", summary = "Rename a tenant or set its limits", params(("tenant_id" = String, Path, description = "Tenant id (tnt_…)")), request_body = PatchTenant, responses((status = 200, body = super::openapi::TenantView)), security(("admin" = [])))]
 pub async fn patch(
     state: Data,
     who: Principal,
@@ -128,6 +132,7 @@ pub async fn patch(
 
 /// Delete a tenant: its sources stop ingesting (404), its queues and all
 /// their messages go, and every token it had is revoked.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant_id}", tag = "tenants", operation_id = "tenant.delete", summary = "Delete a tenant, its sources, queues and messages; revoke its tokens", params(("tenant_id" = String, Path, description = "Tenant id (tnt_…)")), responses((status = 204, description = "Deleted")), security(("admin" = [])))]
 pub async fn delete(
     state: Data,
     who: Principal,

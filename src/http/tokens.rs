@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::ids;
 use crate::model::{now_rfc3339, rfc3339_ms, Scope, TokenRecord};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateToken {
     scopes: Vec<Scope>,
@@ -40,6 +40,7 @@ async fn existing_tenant(state: &AppState, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(post, path = "/v1/tenants/{tenant_id}/tokens", tag = "tokens", operation_id = "token.create", summary = "Mint a tenant token", params(("tenant_id" = String, Path, description = "Tenant id (tnt_…)")), request_body = CreateToken, responses((status = 201, body = super::openapi::TokenCreated)), security(("admin" = []), ("tenant" = ["manage"])))]
 pub async fn create(
     state: Data,
     who: Principal,
@@ -115,6 +116,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(v))
 }
 
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/tokens", tag = "tokens", operation_id = "token.list", summary = "List a tenant's tokens (never the tokens themselves)", params(("tenant_id" = String, Path, description = "Tenant id (tnt_…)")), responses((status = 200, body = super::openapi::Items<crate::model::TokenRecord>)), security(("admin" = []), ("tenant" = ["manage"])))]
 pub async fn list(
     state: Data,
     who: Principal,
@@ -139,6 +141,7 @@ pub(super) async fn revoke_record(state: &AppState, rec: &mut TokenRecord) -> Re
     Ok(())
 }
 
+#[utoipa::path(delete, path = "/v1/tenants/{tenant_id}/tokens/{token_id}", tag = "tokens", operation_id = "token.revoke", summary = "Revoke a token on every node", params(("tenant_id" = String, Path, description = "Tenant id (tnt_…)"), ("token_id" = String, Path, description = "Token id (tok_…)")), responses((status = 204, description = "Revoked")), security(("admin" = []), ("tenant" = ["manage"])))]
 pub async fn revoke(
     state: Data,
     who: Principal,
