@@ -163,3 +163,76 @@ async fn served_document_and_offline_docs() {
         .unwrap();
     assert_eq!(r.status(), 200, "bundled assets are served");
 }
+
+/// Property names declared in the AsyncAPI document (two-space-indented
+/// YAML keys under `properties:`).
+fn asyncapi_properties(yaml: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut in_props: Option<usize> = None;
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let key = line.trim().strip_suffix(':').map(str::to_string);
+        if line.trim() == "properties:" {
+            in_props = Some(indent);
+            continue;
+        }
+        if let Some(base) = in_props {
+            if indent <= base && !line.trim().is_empty() {
+                in_props = None;
+            } else if indent == base + 2 {
+                if let Some(k) = key {
+                    out.insert(k);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asyncapi_document_matches_the_events_sent() {
+    let yaml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/openapi/asyncapi.yaml"
+    ))
+    .unwrap();
+    assert!(yaml.starts_with("asyncapi: 3."));
+    let declared = asyncapi_properties(&yaml);
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis).await;
+    let t = relay.tenant().await;
+    let (src, ingest) = relay.source(&t, serde_json::json!({})).await;
+    let q = relay.queue(&t, &src, serde_json::json!({})).await;
+    relay.ingest(&ingest, "application/json", "{}").await;
+    let mut sse = Sse::connect(
+        &relay,
+        &relay.url(&format!("/v1/queues/{q}/stream?access_token={}", t.token)),
+    )
+    .await;
+    let e = sse.next_event().await.unwrap();
+    let mut sent: Vec<String> = e.data.as_object().unwrap().keys().cloned().collect();
+    sent.extend(e.data["meta"].as_object().unwrap().keys().cloned());
+    for k in &sent {
+        assert!(
+            declared.contains(k),
+            "field {k} sent but not in openapi/asyncapi.yaml"
+        );
+    }
+    // and the OpenAPI schema of the event agrees too
+    let doc = document();
+    let props = |name: &str| -> BTreeSet<String> {
+        doc["components"]["schemas"][name]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let mut openapi_fields = props("StreamEvent");
+    openapi_fields.extend(props("Meta"));
+    let sent: BTreeSet<String> = sent.into_iter().collect();
+    assert_eq!(
+        sent, openapi_fields,
+        "StreamEvent/Meta schemas vs the emitted event"
+    );
+}
