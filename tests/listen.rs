@@ -41,6 +41,13 @@ async fn target() -> (String, Log) {
                         .collect(),
                     body: body.to_vec(),
                 });
+                if let Some(ms) = req
+                    .headers()
+                    .get("x-delay-ms")
+                    .and_then(|v| v.to_str().ok())
+                {
+                    tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+                }
                 let status = req
                     .headers()
                     .get("x-want-status")
@@ -227,4 +234,44 @@ async fn once_drains_the_queue_and_exits() {
     assert_eq!(log.lock().unwrap().len(), 3);
     let c = relay.counts(&t, &q).await;
     assert_eq!(c["delayed"], 1, "the 404 was nacked, not dead-lettered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_targets_keep_their_lease() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis).await;
+    let t = relay.tenant().await;
+    let (src, ingest) = relay.source(&t, json!({})).await;
+    let q = relay.queue(&t, &src, json!({"leaseSeconds": 2})).await;
+    let (target, log) = target().await;
+    let r = relay
+        .http
+        .post(&ingest)
+        .header("x-delay-ms", "3500")
+        .body("slow")
+        .send()
+        .await
+        .unwrap();
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = opts(&relay.running.url(), &q, &t, &target);
+    let listener = tokio::spawn(hookbay::listen::run(o, std::future::pending()));
+    eventually(Duration::from_secs(15), || async {
+        let m = relay
+            .get_json(&t.token, &format!("/v1/messages/{id}"))
+            .await;
+        m["deliveries"][0]["state"] == "acked"
+    })
+    .await;
+    let m = relay
+        .get_json(&t.token, &format!("/v1/messages/{id}"))
+        .await;
+    assert_eq!(
+        m["deliveries"][0]["attempts"], 1,
+        "the 2 s lease was extended, never expired"
+    );
+    assert_eq!(log.lock().unwrap().len(), 1, "delivered once");
+    listener.abort();
 }
