@@ -32,7 +32,7 @@ pub fn lease_ms(lease: Option<u64>) -> Result<u64, ApiError> {
     }
 }
 
-#[utoipa::path(get, path = "/v1/queues/{queue_id}/next", tag = "consume", operation_id = "queue.next", summary = "Lease the next message (long poll)", description = "The body is the raw payload with its original Content-Type; the meta (see the Meta schema) is in the X-Hookbay-Meta header.", params(("queue_id" = String, Path, description = "Queue id (q_…)"), NextQuery), responses((status = 200, content_type = "*/*", body = Vec<u8>, headers(("X-Hookbay-Meta" = String, description = "Meta as compact JSON (schema Meta)"), ("X-Hookbay-Message-Id" = String))), (status = 204, description = "Nothing arrived within wait")), security(("tenant" = ["consume"])))]
+#[utoipa::path(get, path = "/v1/queues/{queue_id}/next", tag = "consume", operation_id = "queue.next", summary = "Lease the next message (long poll)", description = "The body is the raw payload with its original Content-Type; the meta (see the Meta schema) is in the X-Hookbay-Meta header.", params(("queue_id" = String, Path, description = "Queue id (q_…)"), NextQuery), responses((status = 200, content_type = "*/*", body = Vec<u8>, headers(("X-Hookbay-Meta" = super::openapi::Meta, description = "The meta as compact JSON, non-ASCII escaped"), ("X-Hookbay-Message-Id" = String))), (status = 204, description = "Nothing arrived within wait")), security(("tenant" = ["consume"])))]
 pub async fn next(
     state: Data,
     who: Principal,
