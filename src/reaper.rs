@@ -1,20 +1,35 @@
-//! Background upkeep on every node: each pass runs `reap.lua` on every
-//! source (due redeliveries, expired leases, retention). Passes are
-//! idempotent, so several nodes reaping the same sources is safe; it only
-//! costs Redis a little work.
+//! Background upkeep: each pass runs `reap.lua` on every source (due
+//! redeliveries, expired leases, retention, depth totals). Passes are
+//! idempotent; to keep the work from multiplying with the number of relay
+//! nodes, a node only runs a pass when it wins that interval's lock in
+//! Redis, so one node reaps per interval (another takes over at once if it
+//! dies). Consumers never wait on the reaper: leasing does the same upkeep
+//! for its own queue.
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use crate::store::{ReapTotals, Store};
 
+/// Sources reaped concurrently within one pass.
+const PARALLEL: usize = 8;
+
 pub fn spawn(store: Store, every: Duration) {
+    let node = uuid::Uuid::new_v4().simple().to_string();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = pass(&store).await {
-                tracing::debug!(error = %e, "reaper pass failed");
+            match store.try_lock("hb:reaper", &node, every).await {
+                Ok(true) => {
+                    if let Err(e) = pass(&store).await {
+                        tracing::debug!(error = %e, "reaper pass failed");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::debug!(error = %e, "reaper lock failed"),
             }
         }
     });
@@ -22,9 +37,15 @@ pub fn spawn(store: Store, every: Duration) {
 
 /// One pass over every source; returns the summed totals.
 pub async fn pass(store: &Store) -> crate::store::Result<ReapTotals> {
+    let ids = store.all_source_ids().await?;
+    let results: Vec<_> = futures_util::stream::iter(ids)
+        .map(|id| async move { store.reap(&id).await })
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
     let mut sum = ReapTotals::default();
-    for id in store.all_source_ids().await? {
-        let t = store.reap(&id).await?;
+    for t in results {
+        let t = t?;
         sum.ready += t.ready;
         sum.delayed += t.delayed;
         sum.leased += t.leased;

@@ -180,38 +180,57 @@ async fn run(
             }
         }
         let window_full = inflight.len() >= prefetch || filled;
-        tokio::select! {
-            _ = tx.closed() => break,
-            _ = &mut notified, if !window_full => {}
-            _ = tokio::time::sleep(FALLBACK), if !window_full => {}
-            Some(sid) = settle_rx.recv() => {
-                inflight.retain(|(s, _)| *s != sid);
-                while let Ok(sid) = settle_rx.try_recv() {
+        let fallback = tokio::time::sleep(FALLBACK);
+        tokio::pin!(fallback);
+        // wait for something that can make a lease worthwhile: a wake-up,
+        // a freed window slot, or the fallback period
+        loop {
+            tokio::select! {
+                _ = tx.closed() => break 'outer,
+                _ = &mut notified, if !window_full => break,
+                _ = &mut fallback, if !window_full => break,
+                Some(sid) = settle_rx.recv() => {
                     inflight.retain(|(s, _)| *s != sid);
-                }
-            }
-            _ = recheck.tick() => {
-                if state.revocations.is_revoked(&token.0) || chrono::Utc::now().timestamp() >= token.1 {
-                    let _ = tx
-                        .send(sse::Event::Data(
-                            sse::Data::new(r#"{"reason":"token revoked or expired"}"#).event("close"),
-                        ))
-                        .await;
+                    while let Ok(sid) = settle_rx.try_recv() {
+                        inflight.retain(|(s, _)| *s != sid);
+                    }
                     break;
                 }
-                if inflight.is_empty() {
-                    continue;
-                }
-                if let Ok(held) = state.store.still_leased(&queue.source_id, &queue.id, &inflight).await {
-                    let mut i = 0;
-                    inflight.retain(|(s, g)| {
-                        let keep = held.get(i).copied().unwrap_or(true);
-                        i += 1;
-                        if !keep {
-                            state.streams.release(&queue.id, s, *g);
-                        }
-                        keep
-                    });
+                _ = recheck.tick() => {
+                    if state.revocations.is_revoked(&token.0)
+                        || chrono::Utc::now().timestamp() >= token.1
+                    {
+                        let _ = tx
+                            .send(sse::Event::Data(
+                                sse::Data::new(r#"{"reason":"token revoked or expired"}"#)
+                                    .event("close"),
+                            ))
+                            .await;
+                        break 'outer;
+                    }
+                    if inflight.is_empty() {
+                        continue;
+                    }
+                    // settled through another node, or expired
+                    let before = inflight.len();
+                    if let Ok(held) = state
+                        .store
+                        .still_leased(&queue.source_id, &queue.id, &inflight)
+                        .await
+                    {
+                        let mut i = 0;
+                        inflight.retain(|(s, g)| {
+                            let keep = held.get(i).copied().unwrap_or(true);
+                            i += 1;
+                            if !keep {
+                                state.streams.release(&queue.id, s, *g);
+                            }
+                            keep
+                        });
+                    }
+                    if inflight.len() < before {
+                        break;
+                    }
                 }
             }
         }

@@ -123,6 +123,23 @@ impl Store {
         .await
     }
 
+    /// Take `key` for `ttl` unless someone else holds it (best effort, for
+    /// spreading periodic work; not for mutual exclusion of state changes).
+    pub async fn try_lock(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        self.bounded(async {
+            let r: Option<String> = redis::cmd("SET")
+                .arg(key)
+                .arg(owner)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl.as_millis().max(1) as u64)
+                .query_async(&mut self.conn())
+                .await?;
+            Ok(r.is_some())
+        })
+        .await
+    }
+
     /// The signing key kept in Redis, created once when absent.
     pub async fn secret_key(&self, fresh: &str) -> Result<String> {
         self.bounded(async {
