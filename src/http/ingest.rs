@@ -13,7 +13,7 @@ use crate::ids;
 use crate::metrics;
 use crate::model::{Handshake, Source, DEDUPE_WINDOW_SECS};
 use crate::store::{IngestOutcome, NewMessage};
-use crate::verify::Delivery;
+use crate::verify::{query_param, Delivery};
 
 /// Hop-by-hop and proxy headers that describe the connection, not the
 /// delivery; they are not stored.
@@ -282,12 +282,6 @@ pub(crate) fn ingest_put_doc() {}
 #[utoipa::path(patch, path = "/in/{key}", tag = "ingest", operation_id = "ingest.patch", summary = "Deliver a webhook (PATCH)", params(("key" = String, Path)), request_body(content = Vec<u8>, content_type = "*/*"), responses((status = 202, body = super::openapi::Accepted)), security(()))]
 #[allow(dead_code)]
 pub(crate) fn ingest_patch_doc() {}
-
-fn query_param(query: &str, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
 
 /// Echo a handshake token as inert text.
 fn echo(token: &str) -> HttpResponse {

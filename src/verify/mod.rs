@@ -104,14 +104,19 @@ impl Delivery<'_> {
     }
 
     pub fn query_param(&self, name: &str) -> Option<String> {
-        url::form_urlencoded::parse(self.query.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
+        query_param(self.query, name)
     }
 
     fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(self.body).ok()
     }
+}
+
+/// First value of a query-string parameter, URL-decoded.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// A successful check.
