@@ -105,7 +105,13 @@ impl Running {
 async fn connect(settings: &Settings) -> Store {
     let mut delay = Duration::from_millis(200);
     loop {
-        match Store::connect(&settings.redis_url, settings.redis_pool_size).await {
+        match Store::connect(
+            &settings.redis_urls,
+            settings.redis_cluster,
+            settings.redis_pool_size,
+        )
+        .await
+        {
             Ok(s) => return s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot reach redis yet; retrying");

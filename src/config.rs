@@ -20,13 +20,19 @@ pub struct Config {
     #[arg(long, env = "HOOKBAY_PUBLIC_URL")]
     pub public_url: Option<String>,
 
-    /// Redis URL (`redis://host:port/db`, `rediss://…`).
+    /// Redis URL (`redis://host:port/db`, `rediss://…`), or a comma-separated
+    /// list of Redis Cluster seed nodes.
     #[arg(
         long,
         env = "HOOKBAY_REDIS_URL",
         default_value = "redis://127.0.0.1:6379"
     )]
     pub redis_url: String,
+
+    /// Treat HOOKBAY_REDIS_URL as a Redis Cluster even when it names one
+    /// seed node (a list of several always means a cluster).
+    #[arg(long, env = "HOOKBAY_REDIS_CLUSTER", default_value_t = false)]
+    pub redis_cluster: bool,
 
     /// Number of multiplexed Redis connections this node opens for commands
     /// (plus one for notifications). Consumers never hold one while waiting.
@@ -104,7 +110,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Public base URL without a trailing slash.
     pub public_url: String,
-    pub redis_url: String,
+    pub redis_urls: Vec<String>,
+    pub redis_cluster: bool,
     pub redis_pool_size: usize,
     pub admin_token: Option<String>,
     pub secret_key: Option<String>,
@@ -122,6 +129,7 @@ impl Config {
             listen: "127.0.0.1:0".into(),
             public_url: None,
             redis_url: redis_url.into(),
+            redis_cluster: false,
             redis_pool_size: 4,
             admin_token: None,
             secret_key: None,
@@ -159,14 +167,23 @@ impl Config {
             }
             None => format!("http://{listen}"),
         };
-        if !(self.redis_url.starts_with("redis://")
-            || self.redis_url.starts_with("rediss://")
-            || self.redis_url.starts_with("unix://"))
-        {
+        let redis_urls: Vec<String> = self
+            .redis_url
+            .split(',')
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .collect();
+        let scheme_ok = |u: &String| {
+            u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://")
+        };
+        if redis_urls.is_empty() || !redis_urls.iter().all(scheme_ok) {
             return Err(ConfigError(
-                "HOOKBAY_REDIS_URL must start with redis://, rediss:// or unix://".into(),
+                "HOOKBAY_REDIS_URL must be redis://, rediss:// or unix:// URL(s), \
+                 comma-separated for a cluster"
+                    .into(),
             ));
         }
+        let redis_cluster = self.redis_cluster || redis_urls.len() > 1;
         if !(1..=64).contains(&self.redis_pool_size) {
             return Err(ConfigError("HOOKBAY_REDIS_POOL_SIZE must be 1..=64".into()));
         }
@@ -228,7 +245,8 @@ impl Config {
         Ok(Settings {
             listen,
             public_url,
-            redis_url: self.redis_url.clone(),
+            redis_urls,
+            redis_cluster,
             redis_pool_size: self.redis_pool_size,
             admin_token: self.admin_token.clone(),
             secret_key: self.secret_key.clone(),

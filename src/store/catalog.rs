@@ -37,15 +37,17 @@ impl Store {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let keys: Vec<String> = ids.iter().map(|i| key(i)).collect();
-        let raws: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut self.conn())
+        // one GET per record: the records live in different Cluster slots
+        let raws = self
+            .each(ids.iter().map(|i| redis::Cmd::get(key(i))).collect())
             .await?;
-        raws.into_iter()
-            .flatten()
-            .map(|r| serde_json::from_str(&r).map_err(Into::into))
-            .collect()
+        let mut out = Vec::with_capacity(raws.len());
+        for raw in raws {
+            if let redis::Value::BulkString(b) = raw {
+                out.push(serde_json::from_slice(&b)?);
+            }
+        }
+        Ok(out)
     }
 
     // ---- tenants and tokens ------------------------------------------------
@@ -92,12 +94,12 @@ impl Store {
                 .hset(&k.src, "retention_ms", retention_ms(s.retention_hours))
                 .await?;
             self.put_json(&keys::source(&s.id), s).await?;
-            let _: () = redis::pipe()
-                .set(keys::ingest(&s.ingest_key), &s.id)
-                .sadd(keys::tenant_set(&s.tenant_id, "sources"), &s.id)
-                .sadd(keys::SOURCES, &s.id)
-                .query_async(&mut c)
-                .await?;
+            self.each(vec![
+                redis::Cmd::set(keys::ingest(&s.ingest_key), &s.id),
+                redis::Cmd::sadd(keys::tenant_set(&s.tenant_id, "sources"), &s.id),
+                redis::Cmd::sadd(keys::SOURCES, &s.id),
+            ])
+            .await?;
             Ok(())
         })
         .await
@@ -161,17 +163,15 @@ impl Store {
                 .arg(&k.prefix)
                 .invoke_async(&mut c)
                 .await?;
-            let mut p = redis::pipe();
+            let mut cmds = vec![];
             for q in &queue_ids {
-                p.del(keys::queue(q))
-                    .srem(keys::tenant_set(&s.tenant_id, "queues"), q)
-                    .ignore();
+                cmds.push(redis::Cmd::del(keys::queue(q)));
+                cmds.push(redis::Cmd::srem(keys::tenant_set(&s.tenant_id, "queues"), q));
             }
-            p.del(keys::source(&s.id))
-                .srem(keys::tenant_set(&s.tenant_id, "sources"), &s.id)
-                .srem(keys::SOURCES, &s.id)
-                .ignore();
-            let _: () = p.query_async(&mut c).await?;
+            cmds.push(redis::Cmd::del(keys::source(&s.id)));
+            cmds.push(redis::Cmd::srem(keys::tenant_set(&s.tenant_id, "sources"), &s.id));
+            cmds.push(redis::Cmd::srem(keys::SOURCES, &s.id));
+            self.each(cmds).await?;
             Ok(())
         })
         .await
@@ -282,11 +282,11 @@ impl Store {
                 .arg(&q.id)
                 .invoke_async(&mut c)
                 .await?;
-            let _: () = redis::pipe()
-                .del(keys::queue(&q.id))
-                .srem(keys::tenant_set(&q.tenant_id, "queues"), &q.id)
-                .query_async(&mut c)
-                .await?;
+            self.each(vec![
+                redis::Cmd::del(keys::queue(&q.id)),
+                redis::Cmd::srem(keys::tenant_set(&q.tenant_id, "queues"), &q.id),
+            ])
+            .await?;
             Ok(())
         })
         .await

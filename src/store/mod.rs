@@ -8,6 +8,7 @@
 //! waiting consumers (those wait on `notify`, not on Redis).
 
 mod catalog;
+mod conn;
 mod engine;
 pub mod keys;
 mod scripts;
@@ -19,6 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use conn::Conn;
 
 pub use engine::{IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleOp, SettleOutcome};
 pub use tenancy::Usage;
@@ -57,7 +60,7 @@ pub struct Store {
 }
 
 struct Inner {
-    conns: Vec<ConnectionManager>,
+    conns: Vec<Conn>,
     next: AtomicUsize,
     client: redis::Client,
     scripts: scripts::Scripts,
@@ -65,18 +68,37 @@ struct Inner {
 }
 
 impl Store {
-    /// Open `pool_size` multiplexed connections. Fails fast when Redis is
-    /// unreachable; the caller decides whether to retry.
-    pub async fn connect(url: &str, pool_size: usize) -> Result<Store> {
-        let client = redis::Client::open(url)?;
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_millis(500))
-            .set_response_timeout(Duration::from_secs(5))
-            .set_number_of_retries(1)
-            .set_max_delay(500);
+    /// Open `pool_size` multiplexed connections to one Redis, or to a
+    /// Redis Cluster when `cluster` (then `urls` are seed nodes). Fails fast
+    /// when Redis is unreachable; the caller decides whether to retry.
+    pub async fn connect(urls: &[String], cluster: bool, pool_size: usize) -> Result<Store> {
+        let first = urls
+            .first()
+            .ok_or_else(|| StoreError::Unavailable("no Redis URL".into()))?;
+        // notifications: PUBLISH reaches every node of a cluster, so one
+        // node's pub/sub connection hears them all
+        let client = redis::Client::open(first.as_str())?;
         let mut conns = Vec::with_capacity(pool_size);
-        for _ in 0..pool_size.max(1) {
-            conns.push(ConnectionManager::new_with_config(client.clone(), cfg.clone()).await?);
+        if cluster {
+            let cc = redis::cluster::ClusterClientBuilder::new(urls.to_vec())
+                .connection_timeout(Duration::from_millis(500))
+                .response_timeout(Duration::from_secs(5))
+                .retries(2)
+                .build()?;
+            for _ in 0..pool_size.max(1) {
+                conns.push(Conn::Cluster(cc.get_async_connection().await?));
+            }
+        } else {
+            let cfg = ConnectionManagerConfig::new()
+                .set_connection_timeout(Duration::from_millis(500))
+                .set_response_timeout(Duration::from_secs(5))
+                .set_number_of_retries(1)
+                .set_max_delay(500);
+            for _ in 0..pool_size.max(1) {
+                conns.push(Conn::Single(
+                    ConnectionManager::new_with_config(client.clone(), cfg.clone()).await?,
+                ));
+            }
         }
         Ok(Store {
             inner: Arc::new(Inner {
@@ -94,7 +116,7 @@ impl Store {
         &self.inner.client
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Conn {
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.conns.len();
         self.inner.conns[i].clone()
     }
@@ -112,6 +134,20 @@ impl Store {
                 Err(StoreError::Unavailable("timed out".into()))
             }
         }
+    }
+
+    /// Run single-key commands that may live in different Cluster slots,
+    /// concurrently (the multiplexed connection pipelines them anyway).
+    async fn each(&self, cmds: Vec<redis::Cmd>) -> Result<Vec<redis::Value>> {
+        let runs = cmds.into_iter().map(|c| {
+            let mut conn = self.conn();
+            async move { c.query_async::<redis::Value>(&mut conn).await }
+        });
+        futures_util::future::join_all(runs)
+            .await
+            .into_iter()
+            .map(|r| r.map_err(StoreError::from))
+            .collect()
     }
 
     /// `PING` — for readiness checks.

@@ -69,19 +69,23 @@ impl Store {
             let mut c = self.conn();
             let sources: Vec<String> = c.smembers(keys::tenant_set(tenant_id, "sources")).await?;
             let queues: u64 = c.scard(keys::tenant_set(tenant_id, "queues")).await?;
-            let mut p = redis::pipe();
-            for s in &sources {
-                p.hget(SourceKeys::new(s).src, "bytes");
-            }
-            let bytes: Vec<Option<i64>> = if sources.is_empty() {
-                vec![]
-            } else {
-                p.query_async(&mut c).await?
-            };
+            let bytes = self
+                .each(
+                    sources
+                        .iter()
+                        .map(|s| redis::Cmd::hget(SourceKeys::new(s).src, "bytes"))
+                        .collect(),
+                )
+                .await?;
+            let stored_bytes = bytes
+                .iter()
+                .filter_map(|v| redis::from_redis_value::<Option<i64>>(v).ok().flatten())
+                .map(|b| b.max(0) as u64)
+                .sum();
             Ok(Usage {
                 sources: sources.len() as u64,
                 queues,
-                stored_bytes: bytes.into_iter().flatten().map(|b| b.max(0) as u64).sum(),
+                stored_bytes,
             })
         })
         .await
@@ -125,14 +129,14 @@ impl Store {
     /// tokens are handled by the caller first).
     pub async fn delete_tenant(&self, tenant_id: &str) -> Result<()> {
         self.bounded(async {
-            let _: () = redis::pipe()
-                .del(keys::tenant(tenant_id))
-                .del(keys::tenant_set(tenant_id, "sources"))
-                .del(keys::tenant_set(tenant_id, "queues"))
-                .del(keys::tenant_set(tenant_id, "tokens"))
-                .srem(keys::TENANTS, tenant_id)
-                .query_async(&mut self.conn())
-                .await?;
+            self.each(vec![
+                redis::Cmd::del(keys::tenant(tenant_id)),
+                redis::Cmd::del(keys::tenant_set(tenant_id, "sources")),
+                redis::Cmd::del(keys::tenant_set(tenant_id, "queues")),
+                redis::Cmd::del(keys::tenant_set(tenant_id, "tokens")),
+                redis::Cmd::srem(keys::TENANTS, tenant_id),
+            ])
+            .await?;
             Ok(())
         })
         .await
