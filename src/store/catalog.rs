@@ -166,10 +166,16 @@ impl Store {
             let mut cmds = vec![];
             for q in &queue_ids {
                 cmds.push(redis::Cmd::del(keys::queue(q)));
-                cmds.push(redis::Cmd::srem(keys::tenant_set(&s.tenant_id, "queues"), q));
+                cmds.push(redis::Cmd::srem(
+                    keys::tenant_set(&s.tenant_id, "queues"),
+                    q,
+                ));
             }
             cmds.push(redis::Cmd::del(keys::source(&s.id)));
-            cmds.push(redis::Cmd::srem(keys::tenant_set(&s.tenant_id, "sources"), &s.id));
+            cmds.push(redis::Cmd::srem(
+                keys::tenant_set(&s.tenant_id, "sources"),
+                &s.id,
+            ));
             cmds.push(redis::Cmd::srem(keys::SOURCES, &s.id));
             self.each(cmds).await?;
             Ok(())

@@ -33,6 +33,7 @@ pub struct RedisServer {
     dir: PathBuf,
     child: Option<Child>,
     persistent: bool,
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -42,6 +43,11 @@ impl RedisServer {
 
     /// With `persistent`, data survives `restart()` (AOF, fsync always).
     pub fn start_with(persistent: bool) -> RedisServer {
+        Self::start_args(persistent, &[])
+    }
+
+    /// With extra `redis-server` arguments (e.g. cluster mode).
+    pub fn start_args(persistent: bool, extra: &[&str]) -> RedisServer {
         let dir = std::env::temp_dir().join(format!(
             "hookbay-test-{}-{}",
             std::process::id(),
@@ -53,6 +59,7 @@ impl RedisServer {
             dir,
             child: None,
             persistent,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         r.spawn();
         r
@@ -75,6 +82,7 @@ impl RedisServer {
         } else {
             cmd.args(["--appendonly", "no"]);
         }
+        cmd.args(&self.extra);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
