@@ -11,6 +11,11 @@ use clap::Args;
 /// as the environment variable named next to it.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
+    /// A file of `HOOKBAY_*=value` lines (same names as the environment);
+    /// the environment wins over the file.
+    #[arg(long, env = "HOOKBAY_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+
     /// Address the HTTP server listens on.
     #[arg(long, env = "HOOKBAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -126,6 +131,7 @@ impl Config {
     /// A config with every default, for tests and embedding.
     pub fn for_redis(redis_url: &str) -> Self {
         Config {
+            config: None,
             listen: "127.0.0.1:0".into(),
             public_url: None,
             redis_url: redis_url.into(),
@@ -259,9 +265,70 @@ impl Config {
     }
 }
 
+/// Every environment variable `hookbay serve` reads (from the flags).
+pub fn known_variables() -> Vec<String> {
+    let cmd = <Config as Args>::augment_args(clap::Command::new("serve"));
+    cmd.get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Parse a config file of `HOOKBAY_*=value` lines (`#` comments, optional
+/// quotes). Unknown names are an error, so a typo never goes unnoticed.
+pub fn parse_file(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let known = known_variables();
+    let mut out = vec![];
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| ConfigError(format!("config line {}: expected NAME=value", n + 1)))?;
+        let k = k.trim();
+        if !known.iter().any(|x| x == k) || k == "HOOKBAY_CONFIG" {
+            return Err(ConfigError(format!(
+                "config line {}: unknown variable {k}",
+                n + 1
+            )));
+        }
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|x| x.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+            .unwrap_or(v);
+        out.push((k.to_string(), v.to_string()));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_files_mirror_the_environment() {
+        let vars = parse_file(
+            "# comment\nHOOKBAY_LISTEN=0.0.0.0:9000\nexport HOOKBAY_LOG=\"debug\"\n\nHOOKBAY_REDIS_URL='redis://x:1'\n",
+        )
+        .unwrap();
+        assert_eq!(
+            vars,
+            vec![
+                ("HOOKBAY_LISTEN".into(), "0.0.0.0:9000".into()),
+                ("HOOKBAY_LOG".into(), "debug".into()),
+                ("HOOKBAY_REDIS_URL".into(), "redis://x:1".into()),
+            ]
+        );
+        let e = parse_file("HOOKBAY_LISTN=1").unwrap_err().to_string();
+        assert!(e.contains("unknown variable HOOKBAY_LISTN"), "{e}");
+        assert!(parse_file("garbage").is_err());
+        assert!(known_variables().contains(&"HOOKBAY_SECRET_KEY_PREVIOUS".to_string()));
+    }
 
     #[test]
     fn defaults_validate_and_public_url_follows_listen() {

@@ -106,8 +106,48 @@ fn init_logging(cfg: &Config) {
     }
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// Apply `--config FILE` / `HOOKBAY_CONFIG` before anything reads the
+/// environment: each `HOOKBAY_*` line sets that variable unless the
+/// environment already has it. Runs before any thread starts.
+fn apply_config_file() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let from_args = args.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--config=").map(String::from).or_else(|| {
+            (a == "--config")
+                .then(|| args.get(i + 1).cloned())
+                .flatten()
+        })
+    });
+    let Some(path) = from_args.or_else(|| std::env::var("HOOKBAY_CONFIG").ok()) else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    for (k, v) in hookbay::config::parse_file(&text).map_err(|e| format!("{path}: {e}"))? {
+        if std::env::var_os(&k).is_none() {
+            std::env::set_var(k, v);
+        }
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    if let Err(e) = apply_config_file() {
+        eprintln!("hookbay: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(run()),
+        Err(e) => {
+            eprintln!("hookbay: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Listen(a) => listen(a).await,
