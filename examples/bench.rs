@@ -465,9 +465,20 @@ async fn main() {
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    let (url, _) = api.setup(2).await;
-    ingest_phase(&api.http, &url, secs).await;
-    latency_phase(&api, secs).await;
-    settle_sse_phase(&api, 20_000).await;
-    settle_poll_phase(&api, 20_000).await;
+    // BENCH_ONLY=ingest|latency|sse|poll runs one phase
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let run = |p: &str| only.is_empty() || only == p;
+    if run("ingest") {
+        let (url, _) = api.setup(2).await;
+        ingest_phase(&api.http, &url, secs).await;
+    }
+    if run("latency") {
+        latency_phase(&api, secs).await;
+    }
+    if run("sse") {
+        settle_sse_phase(&api, 20_000).await;
+    }
+    if run("poll") {
+        settle_poll_phase(&api, 20_000).await;
+    }
 }

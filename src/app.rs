@@ -201,6 +201,12 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             .configure(http::routes)
     })
     .workers(workers)
+    // small writes (SSE events, 204s) must not wait for Nagle + delayed ACK
+    .on_connect(|conn, _| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    })
     .shutdown_timeout(5)
     .listen(listener)
     .map_err(|e| StartError::Bind(addr, e))?
