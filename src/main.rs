@@ -45,8 +45,9 @@ struct ListenArgs {
     /// Messages in flight at once.
     #[arg(long, default_value_t = 10)]
     prefetch: usize,
-    /// Dead-letter on a 4xx answer (the default).
+    /// Dead-letter on a 4xx answer (the default; accepted for clarity).
     #[arg(long, conflicts_with = "nack_on_4xx")]
+    #[allow(dead_code)]
     reject_on_4xx: bool,
     /// Redeliver on a 4xx answer instead of dead-lettering.
     #[arg(long)]
@@ -61,7 +62,6 @@ struct ListenArgs {
 
 async fn listen(a: ListenArgs) -> std::process::ExitCode {
     use hookbay::listen::{On4xx, Options};
-    let _ = a.reject_on_4xx;
     let opts = Options {
         url: a.url,
         queue: a.queue,

@@ -2,7 +2,7 @@
 //! settle a lease (ack, nack, reject, extend).
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::auth::Principal;
@@ -144,7 +144,6 @@ fn check_reason(r: Option<String>) -> Result<String, ApiError> {
 #[utoipa::path(post, path = "/v1/queues/{queue_id}/messages/{message_id}/{op}", tag = "consume", operation_id = "lease.settle", summary = "Ack, nack, reject or extend a lease (the capability URLs of the meta)", description = "ack: empty body → 204. nack: optional NackBody → 204. reject: optional RejectBody → 204. extend: ExtendBody → 200 LeaseExtended.", params(("queue_id" = String, Path, description = "Queue id (q_…)"), ("message_id" = String, Path, description = "Message id (msg_…)"), ("op" = String, Path, description = "ack | nack | reject | extend"), TokenQuery), request_body(content = Option<NackBody>, description = "nack: {reason, delaySeconds}; reject: {reason}; extend: {seconds}"), responses((status = 204, description = "Settled"), (status = 200, body = super::openapi::LeaseExtended, description = "extend"), (status = 409, body = super::openapi::Problem, content_type = "application/problem+json", description = "The lease expired or was superseded; nothing changed")), security(("leaseToken" = [])))]
 pub async fn settle(
     state: Data,
-    req: HttpRequest,
     path: web::Path<(String, String, String)>,
     q: web::Query<TokenQuery>,
     body: web::Bytes,
@@ -153,7 +152,6 @@ pub async fn settle(
     if !matches!(op.as_str(), "ack" | "nack" | "reject" | "extend") {
         return Err(ApiError::NotFound);
     }
-    let _ = req;
     let token = q.token.as_deref().ok_or(ApiError::Unauthorized)?;
     let lease = state
         .keys

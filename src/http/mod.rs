@@ -18,7 +18,7 @@ mod tokens;
 
 use std::sync::Arc;
 
-use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use actix_web::{http::StatusCode, web, HttpResponse};
 
 pub use stream::StreamRegistry;
 
@@ -95,8 +95,7 @@ pub fn query_config() -> web::QueryConfig {
         .error_handler(|e, _| ApiError::bad(format!("invalid query string: {e}")).into())
 }
 
-async fn not_found(req: HttpRequest) -> HttpResponse {
-    let _ = req;
+async fn not_found() -> HttpResponse {
     error::problem(
         StatusCode::NOT_FOUND,
         "not_found",
