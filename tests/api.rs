@@ -271,13 +271,7 @@ async fn tenants_are_isolated_and_scopes_enforced() {
         404,
     )
     .await;
-    let r = relay
-        .http
-        .delete(relay.url(&format!("/v1/queues/{q}")))
-        .bearer_auth(&b.token)
-        .send()
-        .await
-        .unwrap();
+    let r = relay.delete(&b.token, &format!("/v1/queues/{q}")).await;
     problem(r, 404).await;
     problem(
         relay

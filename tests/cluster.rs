@@ -95,14 +95,7 @@ async fn the_relay_works_on_a_redis_cluster() {
 
     for (src, ingest, q1, q2) in &queues {
         // a long poll parked before the message arrives is woken by pub/sub
-        let poll = {
-            let (http, url, tok) = (
-                relay.http.clone(),
-                relay.url(&format!("/v1/queues/{q2}/next?wait=20")),
-                t.token.clone(),
-            );
-            tokio::spawn(async move { http.get(url).bearer_auth(tok).send().await.unwrap() })
-        };
+        let poll = relay.spawn_next(&t, q2, 20);
         let r = relay
             .http
             .post(ingest)
@@ -176,13 +169,7 @@ async fn the_relay_works_on_a_redis_cluster() {
     assert_eq!(v["usage"]["sources"], 4);
     assert!(v["usage"]["storedBytes"].as_u64().unwrap() > 0);
     let (src0, ingest0, ..) = &queues[0];
-    let r = relay
-        .http
-        .delete(relay.url(&format!("/v1/sources/{src0}")))
-        .bearer_auth(&t.token)
-        .send()
-        .await
-        .unwrap();
+    let r = relay.delete(&t.token, &format!("/v1/sources/{src0}")).await;
     assert_eq!(r.status(), 204);
     assert_eq!(
         relay
@@ -195,13 +182,7 @@ async fn the_relay_works_on_a_redis_cluster() {
             .status(),
         404
     );
-    let r = relay
-        .http
-        .delete(relay.url(&format!("/v1/tenants/{}", t.id)))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let r = relay.delete(ADMIN, &format!("/v1/tenants/{}", t.id)).await;
     assert_eq!(r.status(), 204);
     assert_eq!(relay.get(&t.token, "/v1/sources").await.status(), 401);
 }

@@ -126,25 +126,10 @@ async fn long_poll_wakes_on_ingest_and_times_out_with_204() {
         "waited for `wait`"
     );
 
-    let poll = {
-        let http = relay.http.clone();
-        let url = relay.url(&format!("/v1/queues/{q}/next?wait=30"));
-        let token = t.token.clone();
-        tokio::spawn(async move { http.get(url).bearer_auth(token).send().await.unwrap() })
-    };
+    let poll = relay.spawn_next(&t, &q, 30);
     // the poll is parked; wait until the relay counts it before ingesting
     eventually(Duration::from_secs(5), || async {
-        let m = relay
-            .http
-            .get(relay.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        m.lines()
-            .any(|l| l.starts_with("hookbay_long_polls_waiting") && !l.ends_with(" 0"))
+        relay.metric("hookbay_long_polls_waiting").await > 0.0
     })
     .await;
     relay.ingest(&ingest, "text/plain", "wake up").await;
@@ -628,13 +613,7 @@ async fn deleting_a_queue_stops_fan_out_and_ends_streams() {
     let q = relay.queue(&t, &src, json!({})).await;
     let keep = relay.queue(&t, &src, json!({})).await;
     relay.ingest(&ingest, "text/plain", "1").await;
-    let r = relay
-        .http
-        .delete(relay.url(&format!("/v1/queues/{q}")))
-        .bearer_auth(&t.token)
-        .send()
-        .await
-        .unwrap();
+    let r = relay.delete(&t.token, &format!("/v1/queues/{q}")).await;
     assert_eq!(r.status(), 204);
     assert_eq!(
         relay
@@ -653,13 +632,7 @@ async fn deleting_a_queue_stops_fan_out_and_ends_streams() {
         .unwrap();
     assert!(keys.is_empty(), "queue state removed: {keys:?}");
     // deleting the source stops ingest
-    let r = relay
-        .http
-        .delete(relay.url(&format!("/v1/sources/{src}")))
-        .bearer_auth(&t.token)
-        .send()
-        .await
-        .unwrap();
+    let r = relay.delete(&t.token, &format!("/v1/sources/{src}")).await;
     assert_eq!(r.status(), 204);
     let r = relay.http.post(&ingest).body("3").send().await.unwrap();
     assert_eq!(r.status(), 404);
@@ -675,15 +648,7 @@ async fn metrics_count_ingest_and_settlements_and_sse_sends_keep_alives() {
     relay.ingest(&ingest, "text/plain", "m").await;
     let d = relay.next(&t, &q, "").await.unwrap();
     assert_eq!(relay.settle(&d.meta, "ackUrl", None).await, 204);
-    let m = relay
-        .http
-        .get(relay.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = relay.metrics().await;
     for needle in [
         "hookbay_ingest_total{outcome=\"stored\"}",
         "hookbay_deliveries_total{via=\"next\"}",

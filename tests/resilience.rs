@@ -81,14 +81,7 @@ async fn redis_down_gives_fast_503_and_recovers_without_restart() {
     assert_eq!(d2.body, b"after");
 
     // the notification path came back too: a long poll is woken promptly
-    let poll = {
-        let (http, url, tok) = (
-            relay.http.clone(),
-            relay.url(&format!("/v1/queues/{q}/next?wait=20")),
-            t.token.clone(),
-        );
-        tokio::spawn(async move { http.get(url).bearer_auth(tok).send().await.unwrap() })
-    };
+    let poll = relay.spawn_next(&t, &q, 20);
     eventually(Duration::from_secs(5), || async {
         let mut c = redis.conn().await;
         let n: Vec<(String, i64)> = redis::cmd("PUBSUB")
@@ -178,23 +171,8 @@ async fn many_waiting_consumers_share_a_bounded_set_of_connections() {
         streams.push(http.get(url).send().await.unwrap());
     }
     eventually(Duration::from_secs(20), || async {
-        let m = relay
-            .http
-            .get(relay.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let val = |name: &str| {
-            m.lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.rsplit(' ').next())
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        val("hookbay_long_polls_waiting") >= 300.0 && val("hookbay_sse_clients") >= 300.0
+        relay.metric("hookbay_long_polls_waiting").await >= 300.0
+            && relay.metric("hookbay_sse_clients").await >= 300.0
     })
     .await;
     let n = client_count(&redis).await;

@@ -45,12 +45,8 @@ async fn revocation_reaches_another_node_within_a_second() {
         .any(|i| i["id"] == tok_id));
 
     let r = a
-        .http
-        .delete(a.url(&format!("/v1/tenants/{}/tokens/{tok_id}", t.id)))
-        .bearer_auth(&t.token)
-        .send()
-        .await
-        .unwrap();
+        .delete(&t.token, &format!("/v1/tenants/{}/tokens/{tok_id}", t.id))
+        .await;
     assert_eq!(r.status(), 204);
     let revoked = Instant::now();
     assert_eq!(
@@ -319,20 +315,10 @@ async fn deleting_a_tenant_disables_everything() {
     relay.ingest(&ingest, "text/plain", "x").await;
     let (_, other_ingest) = relay.source(&other, json!({})).await;
     let r = relay
-        .http
-        .delete(relay.url(&format!("/v1/tenants/{}", t.id)))
-        .bearer_auth(&t.token)
-        .send()
-        .await
-        .unwrap();
+        .delete(&t.token, &format!("/v1/tenants/{}", t.id))
+        .await;
     assert_eq!(r.status(), 403, "only the operator deletes tenants");
-    let r = relay
-        .http
-        .delete(relay.url(&format!("/v1/tenants/{}", t.id)))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let r = relay.delete(ADMIN, &format!("/v1/tenants/{}", t.id)).await;
     assert_eq!(r.status(), 204);
     assert_eq!(
         relay

@@ -212,6 +212,53 @@ impl Relay {
             .expect("request")
     }
 
+    pub async fn delete(&self, token: &str, path: &str) -> reqwest::Response {
+        self.http
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
+    /// The value of an unlabelled metric (0 when absent).
+    pub async fn metric(&self, name: &str) -> f64 {
+        self.metrics()
+            .await
+            .lines()
+            .find(|l| l.split(' ').next() == Some(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Start a `/next?wait=` long poll in the background.
+    pub fn spawn_next(
+        &self,
+        t: &Tenant,
+        q: &str,
+        wait: u64,
+    ) -> tokio::task::JoinHandle<reqwest::Response> {
+        let (http, url, token) = (
+            self.http.clone(),
+            self.url(&format!("/v1/queues/{q}/next?wait={wait}")),
+            t.token.clone(),
+        );
+        tokio::spawn(async move { http.get(url).bearer_auth(token).send().await.expect("poll") })
+    }
+
     pub async fn get_json(&self, token: &str, path: &str) -> Value {
         let r = self.get(token, path).await;
         assert_eq!(r.status(), 200, "GET {path}");
