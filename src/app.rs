@@ -59,6 +59,54 @@ impl<T> TtlCache<T> {
     }
 }
 
+/// Verification failures counted in memory and added to the sources'
+/// stored counters once a second: a flood of forged deliveries costs no
+/// store round trip per request.
+#[derive(Default)]
+pub struct FailureCounts {
+    pending: Mutex<HashMap<String, u64>>,
+}
+
+impl FailureCounts {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One refused delivery at `source_id`.
+    pub fn add(&self, source_id: &str) {
+        *self.lock().entry(source_id.to_string()).or_default() += 1;
+    }
+
+    /// Counted here and not yet flushed.
+    pub fn pending(&self, source_id: &str) -> u64 {
+        self.lock().get(source_id).copied().unwrap_or(0)
+    }
+
+    /// Add what was counted to the store; what fails to flush is kept for
+    /// the next pass.
+    pub async fn flush(&self, store: &Store) {
+        let batch: Vec<(String, u64)> = self.lock().drain().collect();
+        for (src, n) in batch {
+            if let Err(e) = store.count_verification_failures(&src, n).await {
+                tracing::debug!(error = %e, "could not flush verification failures");
+                *self.lock().entry(src).or_default() += n;
+            }
+        }
+    }
+
+    fn spawn_flusher(self: &Arc<Self>, store: Store) {
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Some(me) = me.upgrade() else { return };
+                me.flush(&store).await;
+            }
+        });
+    }
+}
+
 /// Everything a request handler needs.
 pub struct AppState {
     pub store: Store,
@@ -76,6 +124,7 @@ pub struct AppState {
     pub streams: StreamRegistry,
     pub revocations: Arc<Revocations>,
     pub rates: crate::ratelimit::RateLimiter,
+    pub verify_failures: Arc<FailureCounts>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,12 +227,16 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         streams: StreamRegistry::default(),
         revocations,
         rates: Default::default(),
+        verify_failures: Default::default(),
     });
+    state.verify_failures.spawn_flusher(state.store.clone());
     crate::reaper::spawn(state.store.clone(), reap_every);
 
     let data = state.clone();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(http::guard::problem_errors))
+            .wrap(actix_web::middleware::from_fn(http::guard::header_limit))
             .wrap(actix_web::middleware::from_fn(http::access::log))
             // browsers may stream (EventSource + access_token) and settle
             // (capability URLs); no cookies are ever used, so any origin

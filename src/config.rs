@@ -78,6 +78,11 @@ pub struct Config {
     #[arg(long, env = "HOOKBAY_INGEST_TIMEOUT_MS", default_value_t = 800)]
     pub ingest_timeout_ms: u64,
 
+    /// Largest request header section accepted (names + values), in bytes;
+    /// larger requests get 431 before anything is read or stored.
+    #[arg(long, env = "HOOKBAY_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
     /// Default max sources per tenant.
     #[arg(long, env = "HOOKBAY_LIMIT_MAX_SOURCES", default_value_t = 100)]
     pub limit_max_sources: u64,
@@ -125,6 +130,7 @@ pub struct Settings {
     pub workers: usize,
     pub ingest_timeout: Duration,
     pub reap_interval: Duration,
+    pub max_header_bytes: usize,
 }
 
 impl Config {
@@ -144,6 +150,7 @@ impl Config {
             log_format: "text".into(),
             workers: Some(2),
             ingest_timeout_ms: 800,
+            max_header_bytes: 16 * 1024,
             limit_max_sources: 100,
             limit_max_queues: 1000,
             limit_max_stored_bytes: 10 << 30,
@@ -233,6 +240,11 @@ impl Config {
                 "HOOKBAY_LOG_FORMAT must be text or json".into(),
             ));
         }
+        if !(1024..=1 << 20).contains(&self.max_header_bytes) {
+            return Err(ConfigError(
+                "HOOKBAY_MAX_HEADER_BYTES must be 1024..=1048576".into(),
+            ));
+        }
         if !(50..=30_000).contains(&self.ingest_timeout_ms) {
             return Err(ConfigError(
                 "HOOKBAY_INGEST_TIMEOUT_MS must be 50..=30000".into(),
@@ -261,6 +273,7 @@ impl Config {
             workers: workers.max(1),
             ingest_timeout: Duration::from_millis(self.ingest_timeout_ms),
             reap_interval: Duration::from_millis(self.reap_interval_ms),
+            max_header_bytes: self.max_header_bytes,
         })
     }
 }

@@ -57,18 +57,6 @@ impl Summary {
     }
 }
 
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-];
-
 struct Listener {
     opts: Options,
     http: reqwest::Client,
@@ -113,7 +101,8 @@ impl Listener {
             .timeout(self.opts.timeout);
         if let Some(h) = m.meta["headers"].as_object() {
             for (k, v) in h {
-                if !HOP_BY_HOP.contains(&k.as_str()) {
+                // the target's Host is its own
+                if !crate::model::is_hop_by_hop(k) && k != "host" {
                     if let Some(v) = v.as_str() {
                         req = req.header(k.as_str(), v);
                     }
@@ -240,30 +229,16 @@ pub async fn run(opts: Options, shutdown: impl std::future::Future<Output = ()>)
             {
                 Ok(r) if r.status().is_success() => {
                     eprintln!("connected to {}", me.opts.url);
-                    let mut buf = String::new();
+                    let mut parser = crate::sse::Parser::new();
                     let mut body = r.bytes_stream();
                     while let Some(Ok(chunk)) = body.next().await {
-                        buf.push_str(&String::from_utf8_lossy(&chunk));
-                        while let Some(i) = buf.find("\n\n") {
-                            let block: String = buf.drain(..i + 2).collect();
-                            let mut event = "";
-                            let mut data = String::new();
-                            for line in block.lines() {
-                                if let Some(v) = line.strip_prefix("event:") {
-                                    event = if v.trim() == "message" {
-                                        "message"
-                                    } else {
-                                        "other"
-                                    };
-                                } else if let Some(v) = line.strip_prefix("data:") {
-                                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
-                                }
+                        for ev in parser.push(&chunk) {
+                            if ev.event != "message" {
+                                continue;
                             }
-                            if event == "message" {
-                                if let Some(m) = decode_event(&data) {
-                                    let me = me.clone();
-                                    tokio::spawn(async move { me.handle(m).await });
-                                }
+                            if let Some(m) = decode_event(&ev.data) {
+                                let me = me.clone();
+                                tokio::spawn(async move { me.handle(m).await });
                             }
                         }
                     }

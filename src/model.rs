@@ -321,3 +321,45 @@ pub fn rfc3339_ms(ms: i64) -> String {
 pub fn now_rfc3339() -> String {
     rfc3339_ms(chrono::Utc::now().timestamp_millis())
 }
+
+/// Hop-by-hop and proxy headers: they describe one connection, not the
+/// delivery, so they are neither stored nor forwarded. The one list, used
+/// by ingest and by `hookbay listen`.
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
+/// Whether `name` (any case) is a hop-by-hop header.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// The one wire shape of a message's headers, wherever they appear (meta,
+/// `GET /v1/messages/{id}`): an object of lower-case name → value. A
+/// header sent several times is one entry, its values joined in arrival
+/// order with ", " — the combination RFC 9110 §5.3 defines as equivalent —
+/// or with "; " for `cookie` (RFC 9113 §8.2.3).
+pub fn header_map(headers: &[(String, String)]) -> std::collections::BTreeMap<&str, String> {
+    let mut out: std::collections::BTreeMap<&str, String> = std::collections::BTreeMap::new();
+    for (n, v) in headers {
+        match out.get_mut(n.as_str()) {
+            Some(e) => {
+                e.push_str(if n == "cookie" { "; " } else { ", " });
+                e.push_str(v);
+            }
+            None => {
+                out.insert(n.as_str(), v.clone());
+            }
+        }
+    }
+    out
+}

@@ -27,13 +27,7 @@ pub fn redact_path(path: &str) -> String {
 }
 
 pub fn redact_query(q: &str) -> String {
-    q.split('&')
-        .map(|p| match p.split_once('=') {
-            Some((k, _)) if SECRET_PARAMS.contains(&k) => format!("{k}=<redacted>"),
-            _ => p.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+    crate::query::redact(q, SECRET_PARAMS)
 }
 
 pub async fn log(
@@ -71,6 +65,11 @@ mod tests {
         assert_eq!(
             redact_query("a=1&token=s3cret&access_token=jwt&b"),
             "a=1&token=<redacted>&access_token=<redacted>&b"
+        );
+        // percent-encoded names are the same parameters
+        assert_eq!(
+            redact_query("access%5Ftoken=jwt&%74oken=s"),
+            "access%5Ftoken=<redacted>&%74oken=<redacted>"
         );
     }
 }

@@ -17,18 +17,17 @@ use crate::{ids, metrics};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NextQuery {
-    wait: Option<u64>,
-    lease: Option<u64>,
+    /// Seconds to wait for a message (0..=30, fractional allowed).
+    wait: Option<f64>,
+    /// Lease length in seconds (fractional allowed); default: the queue's.
+    lease: Option<f64>,
 }
 
 /// Lease length in ms from `?lease=`, or 0 for the queue default.
-pub fn lease_ms(lease: Option<u64>) -> Result<u64, ApiError> {
+pub fn lease_ms(lease: Option<f64>) -> Result<u64, ApiError> {
     match lease {
         None => Ok(0),
-        Some(s) if (1..=MAX_LEASE_SECS).contains(&s) => Ok(s * 1000),
-        Some(_) => Err(ApiError::bad(format!(
-            "lease must be 1..={MAX_LEASE_SECS} seconds"
-        ))),
+        Some(s) => super::seconds_ms(s, "lease", 1, MAX_LEASE_SECS),
     }
 }
 
@@ -40,15 +39,12 @@ pub async fn next(
     q: web::Query<NextQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let claims = who.tenant(&[Scope::Consume])?;
-    let wait = q.wait.unwrap_or(0);
-    if wait > 30 {
-        return Err(ApiError::bad("wait must be 0..=30 seconds"));
-    }
+    let wait_ms = super::seconds_ms(q.wait.unwrap_or(0.0), "wait", 0, 30)?;
     let lease = lease_ms(q.lease)?;
     let queue = tenant_queue(&state, claims, &path).await?;
     super::consume_rate(&state, &queue.tenant_id).await?;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
-    let watch = (wait > 0).then(|| state.notifier.watch(&queue.source_id, &queue.id));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(wait_ms);
+    let watch = (wait_ms > 0).then(|| state.notifier.watch(&queue.source_id, &queue.id));
     let _waiting = watch.as_ref().map(|_| WaitGauge::new());
     loop {
         let notified = watch.as_ref().map(|w| w.signal().notified());
@@ -116,7 +112,8 @@ pub struct TokenQuery {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct NackBody {
     reason: Option<String>,
-    delay_seconds: Option<u64>,
+    /// Seconds before redelivery (fractional allowed); default: backoff.
+    delay_seconds: Option<f64>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -128,7 +125,8 @@ pub(crate) struct RejectBody {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExtendBody {
-    seconds: u64,
+    /// New lease length from now, in seconds (fractional allowed).
+    seconds: f64,
 }
 
 fn check_reason(r: Option<String>) -> Result<String, ApiError> {
@@ -170,15 +168,11 @@ pub async fn settle(
         "ack" => (SettleOp::Ack, String::new()),
         "nack" => {
             let b: NackBody = parse_json(&body, true)?;
-            if b.delay_seconds.is_some_and(|d| d > MAX_DELAY_SECS) {
-                return Err(ApiError::bad(format!(
-                    "delaySeconds must be 0..={MAX_DELAY_SECS}"
-                )));
-            }
-            (
-                SettleOp::Nack(b.delay_seconds.map(|d| d * 1000)),
-                check_reason(b.reason)?,
-            )
+            let delay = b
+                .delay_seconds
+                .map(|d| super::seconds_ms(d, "delaySeconds", 0, MAX_DELAY_SECS))
+                .transpose()?;
+            (SettleOp::Nack(delay), check_reason(b.reason)?)
         }
         "reject" => {
             let b: RejectBody = parse_json(&body, true)?;
@@ -186,12 +180,8 @@ pub async fn settle(
         }
         _ => {
             let b: ExtendBody = parse_json(&body, false)?;
-            if !(1..=MAX_LEASE_SECS).contains(&b.seconds) {
-                return Err(ApiError::bad(format!(
-                    "seconds must be 1..={MAX_LEASE_SECS}"
-                )));
-            }
-            (SettleOp::Extend(b.seconds * 1000), String::new())
+            let ms = super::seconds_ms(b.seconds, "seconds", 1, MAX_LEASE_SECS)?;
+            (SettleOp::Extend(ms), String::new())
         }
     };
     let outcome = state

@@ -31,6 +31,14 @@ pub enum ApiError {
     Unavailable,
     #[error("internal error")]
     Internal,
+    /// The store refused the operation in a way a retry will not change.
+    #[error("the store failed this operation; retrying will not help")]
+    StoreFailed,
+    /// Stored data could not be decoded.
+    #[error("stored data could not be decoded")]
+    StoreCorrupt,
+    #[error("the request headers are larger than {0} bytes")]
+    HeadersTooLarge(usize),
 }
 
 #[derive(Serialize)]
@@ -57,6 +65,12 @@ impl ApiError {
             ApiError::MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
             ApiError::Unavailable => ("unavailable", "Service unavailable"),
             ApiError::Internal => ("internal", "Internal error"),
+            ApiError::StoreFailed => ("store_error", "Storage error"),
+            ApiError::StoreCorrupt => ("store_corrupt", "Corrupt stored data"),
+            ApiError::HeadersTooLarge(_) => (
+                "headers_too_large",
+                "Request header fields too large",
+            ),
         }
     }
 
@@ -98,7 +112,10 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal | ApiError::StoreFailed | ApiError::StoreCorrupt => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
 
@@ -116,14 +133,18 @@ impl ResponseError for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(m) => {
-                tracing::warn!(error = %m, "redis unavailable");
+        match &e {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %e, "store unavailable");
                 ApiError::Unavailable
             }
-            StoreError::Corrupt(m) => {
-                tracing::error!(error = %m, "corrupt stored data");
-                ApiError::Internal
+            StoreError::Failed(_) => {
+                tracing::error!(error = %e, "store command failed");
+                ApiError::StoreFailed
+            }
+            StoreError::Corrupt(_) => {
+                tracing::error!(error = %e, "corrupt stored data");
+                ApiError::StoreCorrupt
             }
         }
     }

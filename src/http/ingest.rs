@@ -13,22 +13,32 @@ use crate::ids;
 use crate::metrics;
 use crate::model::{Handshake, Source, DEDUPE_WINDOW_SECS};
 use crate::store::{IngestOutcome, NewMessage};
+use crate::model::is_hop_by_hop;
 use crate::verify::{query_param, Delivery};
 
-/// Hop-by-hop and proxy headers that describe the connection, not the
-/// delivery; they are not stored.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-];
+/// Time left for the store calls of one ingest request. Every store call
+/// of the request (source lookup, tenant limits and usage, rate limit, the
+/// write) draws on one budget of `HOOKBAY_INGEST_TIMEOUT_MS`, so a store
+/// that hangs answers `503` within that bound however many calls miss the
+/// node's caches. Reading the body is the client's time, not the store's.
+struct Budget {
+    left: std::time::Duration,
+}
+
+impl Budget {
+    async fn run<T>(
+        &mut self,
+        call: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let started = std::time::Instant::now();
+        let r = tokio::time::timeout(self.left, call).await;
+        self.left = self.left.saturating_sub(started.elapsed());
+        r.unwrap_or_else(|_| {
+            metrics::redis_error();
+            Err(ApiError::Unavailable)
+        })
+    }
+}
 
 async fn source_for_key(state: &Data, key: &str) -> Result<Arc<Source>, ApiError> {
     if key.len() != 43 {
@@ -37,20 +47,21 @@ async fn source_for_key(state: &Data, key: &str) -> Result<Arc<Source>, ApiError
     if let Some(s) = state.sources.get(key) {
         return Ok(s);
     }
-    let lookup = tokio::time::timeout(
-        state.settings.ingest_timeout,
-        state.store.source_by_ingest_key(key),
-    )
-    .await
-    .map_err(|_| ApiError::Unavailable)??;
-    let s = Arc::new(lookup.ok_or(ApiError::NotFound)?);
+    let s = Arc::new(
+        state
+            .store
+            .source_by_ingest_key(key)
+            .await?
+            .ok_or(ApiError::NotFound)?,
+    );
     state.sources.put(key, s.clone());
     Ok(s)
 }
 
-/// The tenant's ingest rate and storage quota. Stored bytes are summed per
-/// tenant at most every 2 s per node, so the quota may be overshot by what
-/// arrives in that window.
+/// The tenant's ingest rate and storage quota, charged only for deliveries
+/// that passed verification. Stored bytes are summed per tenant at most
+/// every 2 s per node, so the quota may be overshot by what arrives in that
+/// window.
 async fn enforce_limits(state: &Data, src: &Source) -> Result<(), ApiError> {
     let limits = super::tenant_limits(state, &src.tenant_id).await?;
     super::rate_limit(state, &src.tenant_id, "ingest", limits.ingest_per_second).await?;
@@ -81,15 +92,20 @@ async fn read_body(mut payload: web::Payload, limit: u64) -> Result<bytes::Bytes
     Ok(body.freeze())
 }
 
-fn strip_param(query: &str, name: &str) -> String {
-    query
-        .split('&')
-        .filter(|p| {
-            let k = p.split('=').next().unwrap_or("");
-            k != name && !p.is_empty()
+/// The request headers to store: lower-case names, hop-by-hop headers
+/// dropped, and never the header that carries the source's credential.
+fn stored_headers(req: &HttpRequest, credential: Option<&str>) -> Vec<(String, String)> {
+    req.headers()
+        .iter()
+        .filter(|(n, _)| !is_hop_by_hop(n.as_str()))
+        .filter(|(n, _)| !credential.is_some_and(|c| n.as_str().eq_ignore_ascii_case(c)))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
         })
-        .collect::<Vec<_>>()
-        .join("&")
+        .collect()
 }
 
 fn dedupe_key(src: &Source, headers: &[(String, String)], body: &[u8]) -> Option<String> {
@@ -109,86 +125,78 @@ fn dedupe_key(src: &Source, headers: &[(String, String)], body: &[u8]) -> Option
     }
 }
 
+/// Count an ingest outcome on the way out.
+fn outcome_label(e: &ApiError) -> &'static str {
+    match e {
+        ApiError::NotFound => "not_found",
+        ApiError::Unauthorized => "unauthorized",
+        ApiError::TooLarge(_) => "too_large",
+        ApiError::TooManyRequests(_) => "rate_limited",
+        ApiError::BadRequest(_) => "bad_request",
+        _ => "unavailable",
+    }
+}
+
 #[utoipa::path(post, path = "/in/{key}", tag = "ingest", operation_id = "ingest.post", summary = "Deliver a webhook", description = "Verify, store durably, fan out to every queue of the source, then answer. The body is any content type, kept byte-exact. Also `/in/{key}/{path}`. Handshakes (Slack, Zoom, Microsoft Graph) are answered here and not stored.", params(("key" = String, Path, description = "The source's ingest key")), request_body(content = Vec<u8>, content_type = "*/*", description = "The provider's raw body"), responses((status = 202, body = super::openapi::Accepted), (status = 200, description = "A handshake answer, or the source's fixed response"), (status = 413, body = super::openapi::Problem, content_type = "application/problem+json", description = "Body over the source's limit")), security(()))]
 pub async fn ingest(
     state: Data,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let key = req.match_info().get("key").unwrap_or_default();
-    let src = match source_for_key(&state, key).await {
-        Ok(s) => s,
-        Err(e) => {
-            metrics::ingest(if matches!(e, ApiError::NotFound) {
-                "not_found"
-            } else {
-                "unavailable"
-            });
-            return Err(e);
-        }
+    ingest_inner(state, req, payload)
+        .await
+        .inspect_err(|e| metrics::ingest(outcome_label(e)))
+}
+
+async fn ingest_inner(
+    state: Data,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let mut budget = Budget {
+        left: state.settings.ingest_timeout,
     };
-    enforce_limits(&state, &src).await.inspect_err(|e| {
-        metrics::ingest(match e {
-            ApiError::NotFound => "not_found",
-            ApiError::Unavailable => "unavailable",
-            _ => "rate_limited",
-        })
-    })?;
+    let key = req.match_info().get("key").unwrap_or_default();
+    let src = budget.run(source_for_key(&state, key)).await?;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > src.max_body_bytes) {
-        metrics::ingest("too_large");
         return Err(ApiError::TooLarge(src.max_body_bytes));
     }
-    let body = read_body(payload, src.max_body_bytes)
-        .await
-        .inspect_err(|e| {
-            if matches!(e, ApiError::TooLarge(_)) {
-                metrics::ingest("too_large");
-            }
-        })?;
+    let body = read_body(payload, src.max_body_bytes).await?;
 
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .filter(|(n, _)| !HOP_BY_HOP.contains(&n.as_str()))
-        .map(|(n, v)| {
-            (
-                n.as_str().to_ascii_lowercase(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let mut query = req.query_string().to_string();
+    let raw_query = req.query_string();
     // Microsoft Graph's validation request is unsigned by design
     if let Some(Handshake::MsGraph {}) = &src.handshake {
-        if let Some(token) = query_param(&query, "validationToken") {
+        if let Some(token) = query_param(raw_query, "validationToken") {
             return Ok(echo(&token));
         }
     }
-    let url = match query.as_str() {
+    // verification sees every header; what is stored never holds the
+    // source's credential (header or query parameter)
+    let all_headers = stored_headers(&req, None);
+    let url = match raw_query {
         "" => format!("{}{}", state.settings.public_url, req.path()),
         q => format!("{}{}?{q}", state.settings.public_url, req.path()),
     };
     let delivery = Delivery {
-        headers: &headers,
-        query: &query,
+        headers: &all_headers,
+        query: raw_query,
         body: &body,
         url: &url,
         now: chrono::Utc::now().timestamp(),
     };
+    // verify first: it costs CPU only, so forged deliveries spend neither
+    // the tenant's rate limit nor a store round trip
     let verdict = match src.verification.verify(&delivery) {
         Ok(v) => v,
         Err(e) => {
-            metrics::ingest("unauthorized");
             metrics::verification_failure(e.label());
             tracing::info!(source = %src.id, reason = e.label(), "ingest verification failed");
-            if let Err(e) = state.store.count_verification_failure(&src.id).await {
-                tracing::debug!(error = %e, "could not count a verification failure");
-            }
+            state.verify_failures.add(&src.id);
             return Err(ApiError::Unauthorized);
         }
     };
@@ -199,11 +207,18 @@ pub async fn ingest(
             .insert_header(("X-Content-Type-Options", "nosniff"))
             .body(reply.body));
     }
+    budget.run(enforce_limits(&state, &src)).await?;
     let dedupe =
-        dedupe_key(&src, &headers, &body).or_else(|| src.verification.delivery_id(&delivery));
-    if let Some(p) = verdict.strip_query_param {
-        query = strip_param(&query, p);
-    }
+        dedupe_key(&src, &all_headers, &body).or_else(|| src.verification.delivery_id(&delivery));
+    let (cred_header, cred_param) = src.verification.credential_locations();
+    let headers = match cred_header {
+        Some(_) => stored_headers(&req, cred_header),
+        None => all_headers,
+    };
+    let query = match cred_param {
+        Some(p) => crate::query::without(raw_query, &[p]),
+        None => raw_query.to_string(),
+    };
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -224,23 +239,14 @@ pub async fn ingest(
             .and_then(|d| d.window_seconds)
             .unwrap_or(DEDUPE_WINDOW_SECS),
     };
-    let outcome = tokio::time::timeout(
-        state.settings.ingest_timeout,
-        state.store.ingest(&src.id, &msg),
-    )
-    .await
-    .map_err(|_| {
-        metrics::redis_error();
-        ApiError::Unavailable
-    })
-    .and_then(|r| r.map_err(ApiError::from))
-    .inspect_err(|_| metrics::ingest("unavailable"))?;
+    let outcome = budget
+        .run(async { Ok(state.store.ingest(&src.id, &msg).await?) })
+        .await?;
     let (stream_id, duplicate) = match outcome {
         IngestOutcome::Stored { stream_id, .. } => (stream_id, false),
         IngestOutcome::Duplicate { stream_id } => (stream_id, true),
         IngestOutcome::SourceGone => {
             state.sources.forget(key);
-            metrics::ingest("not_found");
             return Err(ApiError::NotFound);
         }
     };
@@ -326,17 +332,5 @@ pub async fn challenge(state: Data, req: HttpRequest) -> Result<HttpResponse, Ap
             None => Err(ApiError::bad("expected ?validationToken=")),
         },
         None => Err(ApiError::MethodNotAllowed),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::strip_param;
-
-    #[test]
-    fn strips_only_the_named_param() {
-        assert_eq!(strip_param("a=1&token=s&b=2", "token"), "a=1&b=2");
-        assert_eq!(strip_param("token=s", "token"), "");
-        assert_eq!(strip_param("tokens=1", "token"), "tokens=1");
     }
 }

@@ -51,16 +51,7 @@ pub fn build<'a>(state: &AppState, q: &'a Queue, l: &'a Lease) -> Meta<'a> {
             state.settings.public_url, q.id, message_id
         )
     };
-    let mut headers: BTreeMap<&str, String> = BTreeMap::new();
-    for (n, v) in &m.headers {
-        headers
-            .entry(n.as_str())
-            .and_modify(|e| {
-                e.push_str(", ");
-                e.push_str(v)
-            })
-            .or_insert_with(|| v.clone());
-    }
+    let headers = crate::model::header_map(&m.headers);
     Meta {
         ack_url: url("ack"),
         nack_url: url("nack"),

@@ -5,6 +5,7 @@ pub mod access;
 mod auth;
 mod consume;
 pub mod error;
+pub mod guard;
 mod health;
 mod ingest;
 mod meta;
@@ -205,5 +206,16 @@ fn page_limit(limit: Option<u64>, default: u64, max: u64) -> Result<u64, ApiErro
         None => Ok(default),
         Some(l) if (1..=max).contains(&l) => Ok(l),
         Some(_) => Err(ApiError::bad(format!("limit must be 1..={max}"))),
+    }
+}
+
+/// A duration given in seconds (fractional allowed: `wait=2.5`,
+/// `"delaySeconds": 0.25`) as whole milliseconds, within `min..=max`
+/// seconds; anything else (negative, NaN, too large) is a 400 naming it.
+pub(crate) fn seconds_ms(v: f64, name: &str, min: u64, max: u64) -> Result<u64, ApiError> {
+    if v.is_finite() && v >= min as f64 && v <= max as f64 {
+        Ok((v * 1000.0).round() as u64)
+    } else {
+        Err(ApiError::bad(format!("{name} must be {min}..={max} seconds")))
     }
 }

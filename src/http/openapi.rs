@@ -159,8 +159,9 @@ pub struct QueueDelivery {
 pub struct MessageDetail {
     #[serde(flatten)]
     pub summary: MessageSummary,
-    /// Original headers as [name, value] pairs, in arrival order.
-    pub headers: Vec<[String; 2]>,
+    /// Lower-case names; a repeated header's values joined with ", "
+    /// ("; " for cookie), as in the meta.
+    pub headers: std::collections::BTreeMap<String, String>,
     /// The body: text when valid UTF-8, else base64 (see `encoding`).
     pub payload: String,
     #[schema(example = "utf8")]
@@ -188,7 +189,9 @@ pub struct Meta {
     pub method: String,
     /// Sub-path after `/in/{key}/`.
     pub path: String,
-    /// Lower-case names; repeated headers joined with ", ".
+    /// Lower-case names; a repeated header's values joined with ", "
+    /// ("; " for cookie). The credential header of a token/basic source
+    /// is never stored.
     pub headers: std::collections::BTreeMap<String, String>,
     /// Raw query string.
     pub query: String,

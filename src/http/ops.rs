@@ -18,6 +18,10 @@ pub struct PageQuery {
     cursor: Option<String>,
 }
 
+/// The largest dead-letter offset a cursor may carry (far beyond any real
+/// queue; keeps offset arithmetic away from overflow).
+const MAX_OFFSET: u64 = 1 << 40;
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct DeadLetter {
@@ -40,13 +44,17 @@ pub async fn dead_letters(
     let limit = page_limit(q.limit, 100, 1000)?;
     let offset: u64 = match &q.cursor {
         None => 0,
-        Some(s) => s.parse().map_err(|_| ApiError::bad("invalid cursor"))?,
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|o| *o <= MAX_OFFSET)
+            .ok_or_else(|| ApiError::bad("invalid cursor"))?,
     };
     let page = state
         .store
         .dead_letters(&queue.source_id, &queue.id, offset, limit)
         .await?;
-    let next = (page.len() as u64 == limit).then(|| (offset + limit).to_string());
+    let next = (page.len() as u64 == limit).then(|| (offset.saturating_add(limit)).to_string());
     let items: Vec<DeadLetter> = page
         .into_iter()
         .map(|(sid, st)| DeadLetter {
@@ -260,11 +268,7 @@ pub async fn message(
         }
     }
     let (payload, encoding) = meta::payload(&m.body);
-    let headers: Vec<[&str; 2]> = m
-        .headers
-        .iter()
-        .map(|(n, v)| [n.as_str(), v.as_str()])
-        .collect();
+    let headers = crate::model::header_map(&m.headers);
     let mut v = serde_json::to_value(summary(&src.id, &m)).map_err(|_| ApiError::Internal)?;
     v["headers"] = serde_json::json!(headers);
     v["payload"] = serde_json::json!(payload);

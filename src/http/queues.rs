@@ -75,6 +75,11 @@ pub async fn create(
         )));
     }
     state.store.create_queue(&q).await?;
+    // the tenant may have been deleted while this create ran: undo it
+    if state.store.tenant(&c.sub).await?.is_none() {
+        state.store.delete_queue(&q).await?;
+        return Err(ApiError::NotFound);
+    }
     Ok(HttpResponse::Created().json(QueueView {
         queue: &q,
         counts: None,

@@ -91,7 +91,8 @@ struct SourceStats {
 
 async fn view(state: &AppState, s: Source) -> Result<SourceView, ApiError> {
     let queues = state.store.source_queue_ids(&s.id).await?;
-    let verification_failures = state.store.verification_failures(&s.id).await?;
+    let verification_failures = state.store.verification_failures(&s.id).await?
+        + state.verify_failures.pending(&s.id);
     Ok(SourceView {
         handshake: s.handshake.map(|h| match h {
             Handshake::GetChallenge { verify_token } => Handshake::GetChallenge {
@@ -205,6 +206,11 @@ pub async fn create(
         )));
     }
     state.store.create_source(&s).await?;
+    // the tenant may have been deleted while this create ran: undo it
+    if state.store.tenant(&c.sub).await?.is_none() {
+        remove(&state, &s).await?;
+        return Err(ApiError::NotFound);
+    }
     Ok(HttpResponse::Created().json(view(&state, s).await?))
 }
 
@@ -274,7 +280,18 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let c = who.tenant(&[Scope::Manage])?;
     let s = tenant_source(&state, c, &path).await?;
-    state.store.delete_source(&s).await?;
-    state.sources.forget(&s.ingest_key);
+    remove(&state, &s).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Delete a source with its queues and messages, and make this node's
+/// caches forget the source and every queue it had.
+pub(super) async fn remove(state: &AppState, s: &Source) -> Result<(), ApiError> {
+    let queue_ids = state.store.source_queue_ids(&s.id).await?;
+    state.store.delete_source(s).await?;
+    state.sources.forget(&s.ingest_key);
+    for q in &queue_ids {
+        state.queues.forget(q);
+    }
+    Ok(())
 }

@@ -61,7 +61,8 @@ impl StreamRegistry {
 #[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     prefetch: Option<usize>,
-    lease: Option<u64>,
+    /// Lease length in seconds (fractional allowed); default: the queue's.
+    lease: Option<f64>,
     access_token: Option<String>,
 }
 

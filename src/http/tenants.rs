@@ -130,8 +130,11 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(view(&state, &t, Some(usage))))
 }
 
-/// Delete a tenant: its sources stop ingesting (404), its queues and all
-/// their messages go, and every token it had is revoked.
+/// Delete a tenant: its tokens are revoked first (so no live token can
+/// create anything while the rest goes), then the tenant record (creates
+/// that raced with this see it gone and undo themselves), then its sources
+/// (ingest answers 404), queues and messages, token records and index sets;
+/// this node's caches forget all of it.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant_id}", tag = "tenants", operation_id = "tenant.delete", summary = "Delete a tenant, its sources, queues and messages; revoke its tokens", params(("tenant_id" = String, Path, description = "Tenant id (tnt_…)")), responses((status = 204, description = "Deleted")), security(("admin" = [])))]
 pub async fn delete(
     state: Data,
@@ -141,18 +144,22 @@ pub async fn delete(
     may_see(&who, &path)?;
     who.admin()?;
     let t = load(&state, &path).await?;
+    let tokens = state.store.tokens(&t.id).await?;
+    for mut tok in tokens.clone() {
+        super::tokens::revoke_record(&state, &mut tok).await?;
+    }
+    state.store.retire_tenant(&t.id).await?;
+    state.tenants.forget(&t.id);
     for s in state.store.sources(&t.id).await? {
-        state.store.delete_source(&s).await?;
-        state.sources.forget(&s.ingest_key);
+        super::sources::remove(&state, &s).await?;
     }
     for q in state.store.queues(&t.id).await? {
         state.store.delete_queue(&q).await?;
         state.queues.forget(&q.id);
     }
-    for mut tok in state.store.tokens(&t.id).await? {
-        super::tokens::revoke_record(&state, &mut tok).await?;
-    }
-    state.store.delete_tenant(&t.id).await?;
+    let token_ids: Vec<String> = tokens.into_iter().map(|t| t.id).collect();
+    state.store.delete_tenant(&t.id, &token_ids).await?;
     state.tenants.forget(&t.id);
+    state.usage.forget(&t.id);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -58,9 +58,11 @@ pub async fn create(
         return Err(ApiError::bad("scopes must name at least one scope"));
     }
     let ttl = b.expires_in_seconds.unwrap_or(DEFAULT_TOKEN_TTL);
-    if !(60..=MAX_TOKEN_TTL).contains(&ttl) {
+    // short lifetimes (down to 1 s) are how a browser EventSource is given
+    // access without a long-lived credential in its URL
+    if !(1..=MAX_TOKEN_TTL).contains(&ttl) {
         return Err(ApiError::bad(format!(
-            "expiresInSeconds must be 60..={MAX_TOKEN_TTL}"
+            "expiresInSeconds must be 1..={MAX_TOKEN_TTL}"
         )));
     }
     existing_tenant(&state, &tenant_id).await?;
@@ -89,7 +91,12 @@ pub async fn create(
             return Err(ApiError::bad("queues must list 1..=100 queue ids"));
         }
         for q in qs {
-            let found = super::load_queue(&state, q).await.ok();
+            // an unknown queue is a client error; a store outage is not
+            let found = match super::load_queue(&state, q).await {
+                Ok(f) => Some(f),
+                Err(ApiError::NotFound) => None,
+                Err(e) => return Err(e),
+            };
             let allowed = parent.is_none_or(|p| p.allows_queue(q));
             if found.is_none_or(|f| f.tenant_id != tenant_id) || !allowed {
                 return Err(ApiError::bad(format!("unknown queue {q}")));
@@ -111,6 +118,12 @@ pub async fn create(
         revoked_at: None,
     };
     state.store.create_token(&rec).await?;
+    // the tenant may have been deleted while this ran: the token was never
+    // handed out, so its record simply goes
+    if state.store.tenant(&rec.tenant_id).await?.is_none() {
+        state.store.delete_token_record(&rec).await?;
+        return Err(ApiError::NotFound);
+    }
     let mut v = serde_json::to_value(&rec).map_err(|_| ApiError::Internal)?;
     v["token"] = serde_json::Value::String(token);
     Ok(HttpResponse::Created().json(v))

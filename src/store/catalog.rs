@@ -237,12 +237,15 @@ impl Store {
             .await
     }
 
-    /// Count a refused delivery on the source (shown in its stats).
-    pub async fn count_verification_failure(&self, source_id: &str) -> Result<()> {
+    /// Add `n` refused deliveries to the source's count (shown in its stats).
+    pub async fn count_verification_failures(&self, source_id: &str, n: u64) -> Result<()> {
         self.bounded(async {
             let _: i64 = self
-                .conn()
-                .hincr(SourceKeys::new(source_id).src, "verify_failures", 1)
+                .scripts()
+                .count_failures
+                .key(SourceKeys::new(source_id).src)
+                .arg(n)
+                .invoke_async(&mut self.conn())
                 .await?;
             Ok(())
         })

@@ -236,17 +236,16 @@ impl Store {
             inv.arg("dk").arg(dk);
         }
         let reply: Value = inv.invoke_async(&mut self.conn()).await?;
-        let r = array(&reply)?;
-        match status(r)?.as_str() {
-            "ok" => Ok(IngestOutcome::Stored {
-                stream_id: string(&r[1])?,
-                queues: int(&r[2])? as u64,
+        match array(&reply)? {
+            [s, sid, n] if string(s)? == "ok" => Ok(IngestOutcome::Stored {
+                stream_id: string(sid)?,
+                queues: int(n)? as u64,
             }),
-            "dup" => Ok(IngestOutcome::Duplicate {
-                stream_id: string(&r[1])?,
+            [s, sid, ..] if string(s)? == "dup" => Ok(IngestOutcome::Duplicate {
+                stream_id: string(sid)?,
             }),
-            "gone" => Ok(IngestOutcome::SourceGone),
-            other => Err(corrupt(other)),
+            [s, ..] if string(s)? == "gone" => Ok(IngestOutcome::SourceGone),
+            _ => Err(corrupt("ingest reply")),
         }
     }
 
@@ -329,15 +328,15 @@ impl Store {
                 .invoke_async(&mut self.conn())
                 .await?;
             let r = array(&reply)?;
-            Ok(match status(r)?.as_str() {
-                "ok" => SettleOutcome::Done {
-                    state: string(&r[1])?,
-                    lease_expires_at_ms: int(&r[2])?,
+            Ok(match (status(r)?.as_str(), r) {
+                ("ok", [_, st, e, ..]) => SettleOutcome::Done {
+                    state: string(st)?,
+                    lease_expires_at_ms: int(e)?,
                 },
-                "stale" => SettleOutcome::Stale,
-                "expired" => SettleOutcome::Expired,
-                "gone" => SettleOutcome::Gone,
-                other => return Err(corrupt(other)),
+                ("stale", _) => SettleOutcome::Stale,
+                ("expired", _) => SettleOutcome::Expired,
+                ("gone", _) => SettleOutcome::Gone,
+                _ => return Err(corrupt("settle reply")),
             })
         })
         .await
@@ -371,10 +370,10 @@ impl Store {
                 }
             }
             let reply: Value = inv.invoke_async(&mut self.conn()).await?;
-            let r = array(&reply)?;
-            Ok(match status(r)?.as_str() {
-                "ok" => Some(int(&r[1])? as u64),
-                _ => None,
+            Ok(match array(&reply)? {
+                [s, n, ..] if string(s)? == "ok" => Some(int(n)? as u64),
+                [s, ..] if string(s)? == "gone" => None,
+                _ => return Err(corrupt("replay reply")),
             })
         })
         .await
@@ -427,9 +426,20 @@ impl Store {
         self.bounded(async {
             let qk = SourceKeys::new(source_id).queue(queue_id);
             let mut c = self.conn();
-            let sids: Vec<String> = c
-                .zrange(&qk.dead, offset as isize, (offset + limit) as isize - 1)
-                .await?;
+            // a page beyond what a sorted set can index is simply empty
+            let (Ok(start), Some(stop)) = (
+                isize::try_from(offset),
+                offset
+                    .checked_add(limit)
+                    .and_then(|e| isize::try_from(e).ok())
+                    .map(|e| e - 1),
+            ) else {
+                return Ok(vec![]);
+            };
+            if limit == 0 {
+                return Ok(vec![]);
+            }
+            let sids: Vec<String> = c.zrange(&qk.dead, start, stop).await?;
             if sids.is_empty() {
                 return Ok(vec![]);
             }
@@ -548,12 +558,16 @@ impl Store {
         self.bounded(async {
             let qk = SourceKeys::new(source_id).queue(queue_id);
             let sids: Vec<&str> = held.iter().map(|(s, _)| s.as_str()).collect();
-            let raws: Vec<Option<String>> = redis::cmd("HMGET")
+            // the scripts stamp expiries with Redis time: compare with the
+            // same clock, never the node's (which may be skewed)
+            let (raws, (secs, micros)): (Vec<Option<String>>, (i64, i64)) = redis::pipe()
+                .cmd("HMGET")
                 .arg(&qk.st)
                 .arg(&sids)
+                .cmd("TIME")
                 .query_async(&mut self.conn())
                 .await?;
-            let now = chrono::Utc::now().timestamp_millis() as f64;
+            let now = (secs * 1000 + micros / 1000) as f64;
             Ok(raws
                 .into_iter()
                 .zip(held)

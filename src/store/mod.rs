@@ -26,22 +26,77 @@ use conn::Conn;
 pub use engine::{IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleOp, SettleOutcome};
 pub use tenancy::Usage;
 
-/// A storage failure. Domain outcomes (not found, stale lease) are values,
-/// not errors.
+/// Why a storage call failed. Domain outcomes (not found, stale lease) are
+/// values, not errors. The split decides what the client is told: an
+/// `Unavailable` store may answer on the next try (503 + `Retry-After`); a
+/// `Failed` or `Corrupt` one will fail the same way again (500), so telling
+/// the client to retry would only repeat the error forever.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Redis is unreachable, timed out or refused the command.
-    #[error("redis unavailable: {0}")]
-    Unavailable(String),
-    /// Stored data could not be decoded.
+    /// Transient: unreachable, connection dropped or refused, timed out,
+    /// loading, failing over.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// Deterministic: a script error, a wrong-type key, a refused command.
+    #[error("store command failed: {0}")]
+    Failed(#[source] BoxError),
+    /// Stored data or a reply could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+/// The error a `StoreError` carries.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A storage call that did not answer within its bound.
+#[derive(Debug, thiserror::Error)]
+#[error("timed out after {0:?}")]
+pub struct TimedOut(pub Duration);
+
+impl StoreError {
+    /// A call that ran out of time: always transient.
+    pub fn timed_out(after: Duration) -> StoreError {
+        crate::metrics::redis_error();
+        StoreError::Unavailable(Box::new(TimedOut(after)))
+    }
+
+    /// Whether the same call may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// Connection-level failures are transient; everything Redis answered with
+/// an error of its own (a Lua runtime error, WRONGTYPE, a parse failure) is
+/// deterministic.
+fn transient(e: &redis::RedisError) -> bool {
+    use redis::ErrorKind as K;
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            K::BusyLoadingError
+                | K::TryAgain
+                | K::ClusterDown
+                | K::MasterDown
+                | K::ReadOnly
+                | K::Moved
+                | K::Ask
+                | K::AuthenticationFailed
+                | K::ClusterConnectionNotFound
+        )
 }
 
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
         crate::metrics::redis_error();
-        StoreError::Unavailable(e.to_string())
+        if transient(&e) {
+            StoreError::Unavailable(Box::new(e))
+        } else {
+            StoreError::Failed(Box::new(e))
+        }
     }
 }
 
@@ -74,7 +129,7 @@ impl Store {
     pub async fn connect(urls: &[String], cluster: bool, pool_size: usize) -> Result<Store> {
         let first = urls
             .first()
-            .ok_or_else(|| StoreError::Unavailable("no Redis URL".into()))?;
+            .ok_or_else(|| StoreError::Failed("no Redis URL configured".into()))?;
         // notifications: PUBLISH reaches every node of a cluster, so one
         // node's pub/sub connection hears them all
         let client = redis::Client::open(first.as_str())?;
@@ -129,10 +184,7 @@ impl Store {
     async fn bounded<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
         match tokio::time::timeout(self.inner.op_timeout, fut).await {
             Ok(r) => r,
-            Err(_) => {
-                crate::metrics::redis_error();
-                Err(StoreError::Unavailable("timed out".into()))
-            }
+            Err(_) => Err(StoreError::timed_out(self.inner.op_timeout)),
         }
     }
 

@@ -21,6 +21,7 @@ pub struct Scripts {
     pub attach_queue: Script,
     pub reserve: Script,
     pub rate: Script,
+    pub count_failures: Script,
 }
 
 impl Scripts {
@@ -36,6 +37,7 @@ impl Scripts {
             attach_queue: script(include_str!("lua/attach_queue.lua")),
             reserve: script(include_str!("lua/reserve.lua")),
             rate: script(include_str!("lua/rate.lua")),
+            count_failures: script(include_str!("lua/count_failures.lua")),
         }
     }
 }

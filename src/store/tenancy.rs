@@ -125,16 +125,49 @@ impl Store {
         .await
     }
 
-    /// Remove the tenant record and its index sets (its sources, queues and
-    /// tokens are handled by the caller first).
-    pub async fn delete_tenant(&self, tenant_id: &str) -> Result<()> {
+    /// Remove the tenant record: from here on the tenant does not exist
+    /// (creates that raced with the deletion see that and undo themselves).
+    pub async fn retire_tenant(&self, tenant_id: &str) -> Result<()> {
         self.bounded(async {
             self.each(vec![
+                redis::Cmd::del(keys::tenant(tenant_id)),
+                redis::Cmd::srem(keys::TENANTS, tenant_id),
+            ])
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Remove what is left of a retired tenant: its token records and its
+    /// index sets (its sources and queues are deleted by the caller first).
+    /// Revoked token ids stay on the revocation list until they expire.
+    pub async fn delete_tenant(&self, tenant_id: &str, token_ids: &[String]) -> Result<()> {
+        self.bounded(async {
+            let mut cmds: Vec<redis::Cmd> = token_ids
+                .iter()
+                .map(|id| redis::Cmd::del(keys::token(id)))
+                .collect();
+            cmds.extend([
                 redis::Cmd::del(keys::tenant(tenant_id)),
                 redis::Cmd::del(keys::tenant_set(tenant_id, "sources")),
                 redis::Cmd::del(keys::tenant_set(tenant_id, "queues")),
                 redis::Cmd::del(keys::tenant_set(tenant_id, "tokens")),
                 redis::Cmd::srem(keys::TENANTS, tenant_id),
+            ]);
+            self.each(cmds).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Delete one token record (a token minted for a tenant deleted
+    /// meanwhile; it was never handed out).
+    pub async fn delete_token_record(&self, rec: &TokenRecord) -> Result<()> {
+        self.bounded(async {
+            self.each(vec![
+                redis::Cmd::del(keys::token(&rec.id)),
+                redis::Cmd::srem(keys::tenant_set(&rec.tenant_id, "tokens"), &rec.id),
             ])
             .await?;
             Ok(())

@@ -112,12 +112,7 @@ impl Delivery<'_> {
     }
 }
 
-/// First value of a query-string parameter, URL-decoded.
-pub fn query_param(query: &str, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
+pub use crate::query::first as query_param;
 
 /// A successful check.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,8 +120,6 @@ pub struct Verdict {
     /// False only for scheme `none`.
     pub verified: bool,
     pub scheme: &'static str,
-    /// A query parameter that carried a secret and must not be stored.
-    pub strip_query_param: Option<&'static str>,
     /// Which configured secret matched (for replies signed with it).
     pub secret_index: Option<usize>,
 }
@@ -258,13 +251,26 @@ impl Verification {
         }
     }
 
+    /// Where this scheme's credential travels: a header name and a query
+    /// parameter name. Neither is ever stored with a message (whether or
+    /// not it was the one that matched): a consumer with `read` scope must
+    /// not be able to recover a source's secret. Signature headers of HMAC
+    /// schemes are not credentials — they are useless without the secret —
+    /// and stay, so consumers can re-verify.
+    pub fn credential_locations(&self) -> (Option<&str>, Option<&'static str>) {
+        match self {
+            Verification::Token { header, .. } => (Some(header), Some("token")),
+            Verification::Basic { .. } => (Some("authorization"), None),
+            _ => (None, None),
+        }
+    }
+
     /// Verify one delivery against this scheme.
     pub fn verify(&self, d: &Delivery<'_>) -> Result<Verdict, VerifyError> {
         let scheme = self.scheme();
         let ok = |i: Option<usize>| Verdict {
             verified: true,
             scheme,
-            strip_query_param: None,
             secret_index: i,
         };
         match self {
@@ -273,11 +279,7 @@ impl Verification {
                 ..ok(None)
             }),
             Verification::Token { secrets, header } => {
-                let in_query = generic::token(secrets, header, d)?;
-                Ok(Verdict {
-                    strip_query_param: in_query.then_some("token"),
-                    ..ok(None)
-                })
+                generic::token(secrets, header, d).map(|_| ok(None))
             }
             Verification::Basic { username, password } => {
                 generic::basic(username, password, d).map(|_| ok(None))

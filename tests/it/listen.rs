@@ -1,13 +1,13 @@
 //! `hookbay listen` against a local HTTP target: outcomes by status, exact
 //! bytes and headers, catch-up, reconnect after a relay restart, `--once`.
 
-mod common;
+
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use common::*;
+use crate::common::*;
 use hookbay::listen::{On4xx, Options};
 use serde_json::json;
 

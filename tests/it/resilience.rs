@@ -1,11 +1,11 @@
 //! Redis outages and restarts, and bounded Redis connections under many
 //! waiting consumers.
 
-mod common;
+
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

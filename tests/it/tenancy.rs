@@ -1,11 +1,11 @@
 //! Tokens, revocation across nodes, key rotation, quotas and rate limits,
 //! tenant deletion.
 
-mod common;
+
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,11 @@
 //! The consumer examples in `examples/consumers/` (Python with requests,
 //! Node with fetch) really consume and ack a message from a live relay.
 
-mod common;
+
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 async fn run_example(cmd: &str, file: &str) {

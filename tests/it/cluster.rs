@@ -2,11 +2,11 @@
 //! slot (hash tags), catalog writes that span slots work, notifications
 //! reach waiting consumers.
 
-mod common;
+
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 struct Cluster {

@@ -2,13 +2,13 @@
 //! one queue; every message is delivered to exactly one of them and settled
 //! exactly once.
 
-mod common;
+
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const MESSAGES: usize = 500;

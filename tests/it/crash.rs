@@ -2,14 +2,14 @@
 //! consumption, start it again, and check that every message answered 2xx
 //! is delivered and settled (duplicates allowed, none lost).
 
-mod common;
+
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 fn spawn_relay(redis: &RedisServer, port: u16) -> Child {

@@ -2,12 +2,12 @@
 //! target at debug (access logs included) and search the output for tokens,
 //! source secrets, ingest keys and lease tokens.
 
-mod common;
+
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[derive(Clone, Default)]

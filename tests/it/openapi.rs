@@ -2,11 +2,11 @@
 //! the form `entity.verb`, tags, summaries, problem+json errors), equal to
 //! the committed `openapi/openapi.json`, and served offline with its docs.
 
-mod common;
+
 
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 use hookbay::http::V1_ROUTES;
 use serde_json::Value;
 

@@ -1,12 +1,12 @@
 //! The binary's configuration: a config file mirrors the environment (which
 //! wins), and bad values stop it with a message naming the variable.
 
-mod common;
+
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_file_mirrors_the_environment() {

@@ -397,11 +397,12 @@ pub struct SseEvent {
     pub data: Value,
 }
 
-/// A connected SSE stream.
+/// A connected SSE stream, read through the relay's own byte-safe parser.
 pub struct Sse {
     stream:
         std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    buf: String,
+    parser: hookbay::sse::Parser,
+    ready: std::collections::VecDeque<hookbay::sse::Event>,
 }
 
 impl Sse {
@@ -416,7 +417,8 @@ impl Sse {
             .starts_with("text/event-stream"));
         Sse {
             stream: Box::pin(r.bytes_stream()),
-            buf: String::new(),
+            parser: hookbay::sse::Parser::new(),
+            ready: Default::default(),
         }
     }
 
@@ -428,32 +430,27 @@ impl Sse {
             .flatten()
     }
 
-    pub async fn next_event(&mut self) -> Option<SseEvent> {
+    /// The next event of any type (`message`, `close`); `None` at the end.
+    pub async fn next_any(&mut self) -> Option<hookbay::sse::Event> {
         loop {
-            while let Some(i) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..i + 2).collect();
-                let mut ev = SseEvent {
-                    event: String::new(),
-                    id: String::new(),
-                    data: Value::Null,
-                };
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        ev.event = v.trim().into();
-                    } else if let Some(v) = line.strip_prefix("id:") {
-                        ev.id = v.trim().into();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
-                    }
-                }
-                if ev.event == "message" {
-                    ev.data = serde_json::from_str(&data).expect("event data json");
-                    return Some(ev);
-                }
+            if let Some(ev) = self.ready.pop_front() {
+                return Some(ev);
             }
             let chunk = self.stream.next().await?.ok()?;
-            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+            self.ready.extend(self.parser.push(&chunk));
+        }
+    }
+
+    pub async fn next_event(&mut self) -> Option<SseEvent> {
+        loop {
+            let ev = self.next_any().await?;
+            if ev.event == "message" {
+                return Some(SseEvent {
+                    event: ev.event,
+                    id: ev.id.unwrap_or_default(),
+                    data: serde_json::from_str(&ev.data).expect("event data json"),
+                });
+            }
         }
     }
 }

@@ -6,9 +6,9 @@
 //!   is unchanged;
 //! - scopes: each single-scope token is allowed exactly on its routes.
 
-mod common;
 
-use common::*;
+
+use crate::common::*;
 use hookbay::http::V1_ROUTES;
 use serde_json::{json, Value};
 

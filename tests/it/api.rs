@@ -1,9 +1,9 @@
 //! API hygiene: bad input gets a precise problem+json and changes nothing;
 //! tokens, scopes and tenant isolation.
 
-mod common;
 
-use common::*;
+
+use crate::common::*;
 use serde_json::{json, Value};
 
 async fn problem(r: reqwest::Response, status: u16) -> Value {

@@ -1,0 +1,19 @@
+//! One integration-test binary (one link step): every suite below runs
+//! against a real redis-server the harness starts on a free port and the
+//! real HTTP server on port 0.
+
+mod common;
+mod api;
+mod cli;
+mod cluster;
+mod concurrency;
+mod crash;
+mod examples;
+mod listen;
+mod logs;
+mod matrix;
+mod openapi;
+mod providers;
+mod relay;
+mod resilience;
+mod tenancy;
