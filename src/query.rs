@@ -67,7 +67,10 @@ mod tests {
         assert_eq!(without("token=s", &["token"]), "");
         assert_eq!(without("tokens=1&a=%20", &["token"]), "tokens=1&a=%20");
         assert_eq!(
-            redact("a=1&access%5Ftoken=jwt&token=s&b", &["token", "access_token"]),
+            redact(
+                "a=1&access%5Ftoken=jwt&token=s&b",
+                &["token", "access_token"]
+            ),
             "a=1&access%5Ftoken=<redacted>&token=<redacted>&b"
         );
         assert_eq!(redact("x=1", &["token"]), "x=1");

@@ -171,9 +171,15 @@ mod tests {
         assert_eq!(evs[0].id.as_deref(), Some("m1"));
         assert_eq!(evs[0].data, "{\"a\":\n1}");
         // CRLF and lone CR, split anywhere
-        let evs = all(&[b"data: x\r", b"\ndata:y\r\r", b"event: close\rdata: z\r\n\r\n"]);
+        let evs = all(&[
+            b"data: x\r",
+            b"\ndata:y\r\r",
+            b"event: close\rdata: z\r\n\r\n",
+        ]);
         assert_eq!(
-            evs.iter().map(|e| (e.event.as_str(), e.data.as_str())).collect::<Vec<_>>(),
+            evs.iter()
+                .map(|e| (e.event.as_str(), e.data.as_str()))
+                .collect::<Vec<_>>(),
             vec![("message", "x\ny"), ("close", "z")]
         );
         // an event without data is not dispatched

@@ -67,10 +67,9 @@ impl ApiError {
             ApiError::Internal => ("internal", "Internal error"),
             ApiError::StoreFailed => ("store_error", "Storage error"),
             ApiError::StoreCorrupt => ("store_corrupt", "Corrupt stored data"),
-            ApiError::HeadersTooLarge(_) => (
-                "headers_too_large",
-                "Request header fields too large",
-            ),
+            ApiError::HeadersTooLarge(_) => {
+                ("headers_too_large", "Request header fields too large")
+            }
         }
     }
 

@@ -11,9 +11,9 @@ use super::error::ApiError;
 use super::Data;
 use crate::ids;
 use crate::metrics;
+use crate::model::is_hop_by_hop;
 use crate::model::{Handshake, Source, DEDUPE_WINDOW_SECS};
 use crate::store::{IngestOutcome, NewMessage};
-use crate::model::is_hop_by_hop;
 use crate::verify::{query_param, Delivery};
 
 /// Time left for the store calls of one ingest request. Every store call

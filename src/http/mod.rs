@@ -216,6 +216,8 @@ pub(crate) fn seconds_ms(v: f64, name: &str, min: u64, max: u64) -> Result<u64, 
     if v.is_finite() && v >= min as f64 && v <= max as f64 {
         Ok((v * 1000.0).round() as u64)
     } else {
-        Err(ApiError::bad(format!("{name} must be {min}..={max} seconds")))
+        Err(ApiError::bad(format!(
+            "{name} must be {min}..={max} seconds"
+        )))
     }
 }

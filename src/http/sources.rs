@@ -91,8 +91,8 @@ struct SourceStats {
 
 async fn view(state: &AppState, s: Source) -> Result<SourceView, ApiError> {
     let queues = state.store.source_queue_ids(&s.id).await?;
-    let verification_failures = state.store.verification_failures(&s.id).await?
-        + state.verify_failures.pending(&s.id);
+    let verification_failures =
+        state.store.verification_failures(&s.id).await? + state.verify_failures.pending(&s.id);
     Ok(SourceView {
         handshake: s.handshake.map(|h| match h {
             Handshake::GetChallenge { verify_token } => Handshake::GetChallenge {

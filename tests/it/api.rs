@@ -1,8 +1,6 @@
 //! API hygiene: bad input gets a precise problem+json and changes nothing;
 //! tokens, scopes and tenant isolation.
 
-
-
 use crate::common::*;
 use serde_json::{json, Value};
 

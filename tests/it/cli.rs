@@ -1,8 +1,6 @@
 //! The binary's configuration: a config file mirrors the environment (which
 //! wins), and bad values stop it with a message naming the variable.
 
-
-
 use std::process::Stdio;
 use std::time::Duration;
 

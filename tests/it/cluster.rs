@@ -2,8 +2,6 @@
 //! slot (hash tags), catalog writes that span slots work, notifications
 //! reach waiting consumers.
 
-
-
 use std::time::Duration;
 
 use crate::common::*;

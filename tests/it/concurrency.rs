@@ -2,8 +2,6 @@
 //! one queue; every message is delivered to exactly one of them and settled
 //! exactly once.
 
-
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

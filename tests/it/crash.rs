@@ -2,8 +2,6 @@
 //! consumption, start it again, and check that every message answered 2xx
 //! is delivered and settled (duplicates allowed, none lost).
 
-
-
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};

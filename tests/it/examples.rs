@@ -1,8 +1,6 @@
 //! The consumer examples in `examples/consumers/` (Python with requests,
 //! Node with fetch) really consume and ack a message from a live relay.
 
-
-
 use std::time::Duration;
 
 use crate::common::*;

@@ -1,13 +1,11 @@
 //! `hookbay listen` against a local HTTP target: outcomes by status, exact
 //! bytes and headers, catch-up, reconnect after a relay restart, `--once`.
 
-
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use crate::common::*;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use hookbay::listen::{On4xx, Options};
 use serde_json::json;
 
@@ -28,35 +26,38 @@ async fn target() -> (String, Log) {
     let l = log.clone();
     let server = HttpServer::new(move || {
         let l = l.clone();
-        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-            let l = l.clone();
-            async move {
-                l.lock().unwrap().push(Seen {
-                    method: req.method().to_string(),
-                    path: req.uri().to_string(),
-                    headers: req
+        App::new()
+            .app_data(web::PayloadConfig::new(16 << 20))
+            .default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+                let l = l.clone();
+                async move {
+                    l.lock().unwrap().push(Seen {
+                        method: req.method().to_string(),
+                        path: req.uri().to_string(),
+                        headers: req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                            .collect(),
+                        body: body.to_vec(),
+                    });
+                    if let Some(ms) = req
                         .headers()
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                        .collect(),
-                    body: body.to_vec(),
-                });
-                if let Some(ms) = req
-                    .headers()
-                    .get("x-delay-ms")
-                    .and_then(|v| v.to_str().ok())
-                {
-                    tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+                        .get("x-delay-ms")
+                        .and_then(|v| v.to_str().ok())
+                    {
+                        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+                    }
+                    let status = req
+                        .headers()
+                        .get("x-want-status")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(200u16);
+                    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+                        .finish()
                 }
-                let status = req
-                    .headers()
-                    .get("x-want-status")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(200u16);
-                HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
-            }
-        }))
+            }))
     })
     .workers(1)
     .bind("127.0.0.1:0")
@@ -274,4 +275,66 @@ async fn slow_targets_keep_their_lease() {
     );
     assert_eq!(log.lock().unwrap().len(), 1, "delivered once");
     listener.abort();
+}
+
+/// Text of `len` bytes cycling through 1-, 2-, 3- and 4-byte characters, so
+/// that network chunks split characters at every possible offset.
+fn multibyte_text(len: usize) -> Vec<u8> {
+    let chars = ['a', 'é', '字', '😀', '"', '\\', '\n'];
+    let mut s = String::with_capacity(len + 4);
+    let mut i = 0;
+    while s.len() < len {
+        let c = chars[i % chars.len()];
+        if s.len() + c.len_utf8() > len {
+            s.push('a');
+        } else {
+            s.push(c);
+        }
+        i += 1;
+    }
+    s.into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_multibyte_bodies_of_every_size_byte_exact() {
+    use sha2::{Digest, Sha256};
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis).await;
+    let t = relay.tenant().await;
+    let (src, ingest) = relay
+        .source(&t, json!({"maxBodyBytes": 6 * 1024 * 1024}))
+        .await;
+    let q = relay.queue(&t, &src, json!({})).await;
+    let (target, log) = target().await;
+    let sizes = [1usize, 2, 3, 4, 1000, 65_537, 540_009, 5 * 1024 * 1024];
+    let mut want = vec![];
+    for n in sizes {
+        let body = multibyte_text(n);
+        assert_eq!(body.len(), n);
+        want.push(hex::encode(Sha256::digest(&body)));
+        relay
+            .ingest(&ingest, "application/json; charset=utf-8", body)
+            .await;
+    }
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let o = opts(&relay.running.url(), &q, &t, &target);
+    let listener = tokio::spawn(hookbay::listen::run(o, async {
+        let _ = stop_rx.await;
+    }));
+    eventually(Duration::from_secs(60), || async {
+        log.lock().unwrap().len() >= sizes.len()
+    })
+    .await;
+    let _ = stop_tx.send(());
+    let _ = listener.await;
+    let mut got: Vec<(usize, String)> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| (s.body.len(), hex::encode(Sha256::digest(&s.body))))
+        .collect();
+    got.sort();
+    let mut expected: Vec<(usize, String)> = sizes.iter().copied().zip(want).collect();
+    expected.sort();
+    assert_eq!(got, expected);
 }

@@ -2,8 +2,6 @@
 //! target at debug (access logs included) and search the output for tokens,
 //! source secrets, ingest keys and lease tokens.
 
-
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 

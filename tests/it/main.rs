@@ -2,13 +2,14 @@
 //! against a real redis-server the harness starts on a free port and the
 //! real HTTP server on port 0.
 
-mod common;
 mod api;
 mod cli;
 mod cluster;
+mod common;
 mod concurrency;
 mod crash;
 mod examples;
+mod hardening;
 mod listen;
 mod logs;
 mod matrix;

@@ -6,8 +6,6 @@
 //!   is unchanged;
 //! - scopes: each single-scope token is allowed exactly on its routes.
 
-
-
 use crate::common::*;
 use hookbay::http::V1_ROUTES;
 use serde_json::{json, Value};

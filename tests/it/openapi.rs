@@ -2,8 +2,6 @@
 //! the form `entity.verb`, tags, summaries, problem+json errors), equal to
 //! the committed `openapi/openapi.json`, and served offline with its docs.
 
-
-
 use std::collections::BTreeSet;
 
 use crate::common::*;

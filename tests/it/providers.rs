@@ -2,11 +2,9 @@
 //! `verified: true`; bad signatures → 401 and nothing stored; handshakes
 //! answered and never enqueued; duplicate deliveries stored once.
 
-
-
+use crate::common::*;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use crate::common::*;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;

@@ -1,12 +1,10 @@
 //! End-to-end behaviour of the core relay: ingest, pull, stream, settle,
 //! redelivery, dead letters, replay, history — real Redis, real HTTP.
 
-
-
 use std::time::Duration;
 
-use base64::Engine;
 use crate::common::*;
+use base64::Engine;
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

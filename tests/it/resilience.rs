@@ -1,8 +1,6 @@
 //! Redis outages and restarts, and bounded Redis connections under many
 //! waiting consumers.
 
-
-
 use std::time::{Duration, Instant};
 
 use crate::common::*;

@@ -1,8 +1,6 @@
 //! Tokens, revocation across nodes, key rotation, quotas and rate limits,
 //! tenant deletion.
 
-
-
 use std::time::{Duration, Instant};
 
 use crate::common::*;

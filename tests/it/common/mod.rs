@@ -115,6 +115,28 @@ impl RedisServer {
         }
     }
 
+    /// SIGSTOP: the server keeps its connections open but answers nothing
+    /// (a hung Redis, not a refused one).
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after `pause`.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let ok = Command::new("kill")
+            .arg(sig)
+            .arg(pid.to_string())
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    }
+
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
