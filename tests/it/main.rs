@@ -11,6 +11,7 @@ mod crash;
 mod examples;
 mod hardening;
 mod listen;
+mod malformed;
 mod logs;
 mod matrix;
 mod openapi;
