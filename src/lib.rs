@@ -17,3 +17,20 @@ pub mod reaper;
 pub mod sse;
 pub mod store;
 pub mod verify;
+
+/// Case counts for the property tests that double as fuzz targets (named
+/// `fuzz_*`): a few hundred in the default test run, as many as
+/// `HOOKBAY_FUZZ_CASES` says in the long run (`scripts/fuzz`).
+#[cfg(test)]
+pub(crate) fn fuzz_config(default_cases: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("HOOKBAY_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_cases);
+    proptest::test_runner::Config {
+        cases,
+        // a long run must not stop to shrink-persist on every machine
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}

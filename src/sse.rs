@@ -199,10 +199,12 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::fuzz_config(256))]
+
         /// However a stream is chunked, the same events come out, and
         /// arbitrary bytes never panic the parser.
         #[test]
-        fn chunking_never_changes_events(
+        fn fuzz_chunking_never_changes_events(
             datas in proptest::collection::vec("[^\r\n]{0,40}", 0..6),
             cuts in proptest::collection::vec(0usize..400, 0..8),
             noise in proptest::collection::vec(any::<u8>(), 0..200),

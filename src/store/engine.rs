@@ -236,17 +236,7 @@ impl Store {
             inv.arg("dk").arg(dk);
         }
         let reply: Value = inv.invoke_async(&mut self.conn()).await?;
-        match array(&reply)? {
-            [s, sid, n] if string(s)? == "ok" => Ok(IngestOutcome::Stored {
-                stream_id: string(sid)?,
-                queues: int(n)? as u64,
-            }),
-            [s, sid, ..] if string(s)? == "dup" => Ok(IngestOutcome::Duplicate {
-                stream_id: string(sid)?,
-            }),
-            [s, ..] if string(s)? == "gone" => Ok(IngestOutcome::SourceGone),
-            _ => Err(corrupt("ingest reply")),
-        }
+        ingest_reply(&reply)
     }
 
     /// Lease up to `count` ready deliveries. `None` when the queue is gone.
@@ -327,17 +317,7 @@ impl Store {
                 .arg(num)
                 .invoke_async(&mut self.conn())
                 .await?;
-            let r = array(&reply)?;
-            Ok(match (status(r)?.as_str(), r) {
-                ("ok", [_, st, e, ..]) => SettleOutcome::Done {
-                    state: string(st)?,
-                    lease_expires_at_ms: int(e)?,
-                },
-                ("stale", _) => SettleOutcome::Stale,
-                ("expired", _) => SettleOutcome::Expired,
-                ("gone", _) => SettleOutcome::Gone,
-                _ => return Err(corrupt("settle reply")),
-            })
+            settle_reply(&reply)
         })
         .await
     }
@@ -614,6 +594,37 @@ impl Store {
     }
 }
 
+/// Decode `ingest.lua`'s reply; a reply of the wrong shape is `Corrupt`,
+/// never a panic.
+fn ingest_reply(reply: &Value) -> Result<IngestOutcome> {
+    match array(reply)? {
+        [s, sid, n] if string(s)? == "ok" => Ok(IngestOutcome::Stored {
+            stream_id: string(sid)?,
+            queues: int(n)? as u64,
+        }),
+        [s, sid] if string(s)? == "dup" => Ok(IngestOutcome::Duplicate {
+            stream_id: string(sid)?,
+        }),
+        [s] if string(s)? == "gone" => Ok(IngestOutcome::SourceGone),
+        _ => Err(corrupt("ingest reply")),
+    }
+}
+
+/// Decode `settle.lua`'s reply (see `ingest_reply`).
+fn settle_reply(reply: &Value) -> Result<SettleOutcome> {
+    let r = array(reply)?;
+    Ok(match (status(r)?.as_str(), r) {
+        ("ok", [_, st, e]) => SettleOutcome::Done {
+            state: string(st)?,
+            lease_expires_at_ms: int(e)?,
+        },
+        ("stale", [_]) => SettleOutcome::Stale,
+        ("expired", [_]) => SettleOutcome::Expired,
+        ("gone", [_]) => SettleOutcome::Gone,
+        _ => return Err(corrupt("settle reply")),
+    })
+}
+
 /// Stream id order: is `a` after `b`?
 fn after(a: &str, b: &str) -> bool {
     let parts = |s: &str| -> (u64, u64) {
@@ -628,4 +639,49 @@ fn dedupe_digest(key: &str) -> String {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(key.as_bytes());
     d.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(parts: &[&str]) -> Value {
+        Value::Array(
+            parts
+                .iter()
+                .map(|p| Value::BulkString(p.as_bytes().to_vec()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn short_or_odd_replies_are_corrupt_not_panics() {
+        assert_eq!(
+            ingest_reply(&reply(&["ok", "1-0", "2"])).unwrap(),
+            IngestOutcome::Stored {
+                stream_id: "1-0".into(),
+                queues: 2
+            }
+        );
+        for bad in [&["ok"][..], &["ok", "1-0"], &["dup"], &["what"], &[]] {
+            assert!(matches!(
+                ingest_reply(&reply(bad)),
+                Err(StoreError::Corrupt(_))
+            ));
+        }
+        assert!(matches!(
+            ingest_reply(&Value::Int(3)),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert_eq!(
+            settle_reply(&reply(&["stale"])).unwrap(),
+            SettleOutcome::Stale
+        );
+        for bad in [&["ok"][..], &["ok", "acked"], &[], &["nope"]] {
+            assert!(matches!(
+                settle_reply(&reply(bad)),
+                Err(StoreError::Corrupt(_))
+            ));
+        }
+    }
 }

@@ -227,10 +227,19 @@ async fn every_route_refuses_every_malformed_input_and_changes_nothing() {
             for (what, q) in [
                 ("non-UTF-8 query value", format!("{p}=%FF%FE")),
                 ("non-UTF-8 query name", "%FF%FE=1".to_string()),
-                ("out-of-range query number", format!("{p}=99999999999999999999")),
+                (
+                    "out-of-range query number",
+                    format!("{p}=99999999999999999999"),
+                ),
                 ("unknown query parameter", "zzUnknown=1".to_string()),
             ] {
-                cases.push(case(what, with_auth(format!("{path}?{q}")), None, None, 400));
+                cases.push(case(
+                    what,
+                    with_auth(format!("{path}?{q}")),
+                    None,
+                    None,
+                    400,
+                ));
             }
         }
         if let Some((valid, wrong_type, out_of_range)) = bodies(route, &f).filter(|_| takes_body) {
@@ -245,7 +254,13 @@ async fn every_route_refuses_every_malformed_input_and_changes_nothing() {
                 ("non-UTF-8 body", b"{\"name\":\"\xff\xfe\"}".to_vec(), 400),
                 ("oversized body", vec![b' '; 3 << 20], 413),
             ] {
-                cases.push(case(what, with_auth(path.clone()), None, Some(body), status));
+                cases.push(case(
+                    what,
+                    with_auth(path.clone()),
+                    None,
+                    Some(body),
+                    status,
+                ));
             }
         }
     }
@@ -260,9 +275,14 @@ async fn every_route_refuses_every_malformed_input_and_changes_nothing() {
             req = req.header("x-oversized", h);
         }
         if let Some(b) = &c.body {
-            req = req.header("content-type", "application/json").body(b.clone());
+            req = req
+                .header("content-type", "application/json")
+                .body(b.clone());
         }
-        let r = req.send().await.unwrap_or_else(|e| panic!("{}: {e}", c.what));
+        let r = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", c.what));
         let status = r.status().as_u16();
         let ct = r
             .headers()
@@ -275,7 +295,11 @@ async fn every_route_refuses_every_malformed_input_and_changes_nothing() {
         assert_eq!(ct, "application/problem+json", "{}", c.what);
         let p: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{}: {text}", c.what));
         assert_eq!(p["status"], c.status, "{}", c.what);
-        assert!(p["code"].is_string() && p["detail"].is_string(), "{}", c.what);
+        assert!(
+            p["code"].is_string() && p["detail"].is_string(),
+            "{}",
+            c.what
+        );
     }
     assert_eq!(snapshot(&relay, &f).await, before, "state changed");
 }
