@@ -3,36 +3,12 @@
 //! is delivered and settled (duplicates allowed, none lost).
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::common::*;
 use serde_json::{json, Value};
-
-fn spawn_relay(redis: &RedisServer, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_hookbay"))
-        .arg("serve")
-        .env("HOOKBAY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("HOOKBAY_REDIS_URL", redis.url())
-        .env("HOOKBAY_ADMIN_TOKEN", ADMIN)
-        .env("HOOKBAY_SECRET_KEY", SECRET)
-        .env("HOOKBAY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("relay binary")
-}
-
-async fn wait_healthy(http: &reqwest::Client, base: &str) {
-    eventually(Duration::from_secs(30), || async {
-        http.get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_loses_nothing() {
@@ -40,7 +16,7 @@ async fn kill_dash_nine_loses_nothing() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut child = spawn_relay(&redis, port);
+    let mut child = spawn_relay(&redis, port, &[]);
     wait_healthy(&http, &base).await;
 
     let post = |path: &str, token: &str, body: Value| {
@@ -178,7 +154,7 @@ async fn kill_dash_nine_loses_nothing() {
     child.kill().expect("kill -9");
     child.wait().unwrap();
     let at_kill = accepted.lock().unwrap().len();
-    let mut child = spawn_relay(&redis, port);
+    let mut child = spawn_relay(&redis, port, &[]);
     wait_healthy(&http, &base).await;
     eventually(Duration::from_secs(60), || async {
         accepted.lock().unwrap().len() >= at_kill + 200

@@ -4,7 +4,6 @@
 //! cursors, node-clock lease accounting, tenant deletion leftovers, forged
 //! deliveries spending the tenant's budget, one header shape.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -476,29 +475,19 @@ async fn a_node_clock_ahead_of_redis_does_not_free_prefetch_slots() {
     let redis = RedisServer::start();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = Command::new("faketime")
-        .arg("-f")
-        .arg("+300s")
-        .arg(env!("CARGO_BIN_EXE_hookbay"))
-        .arg("serve")
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-        .env("HOOKBAY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("HOOKBAY_REDIS_URL", redis.url())
-        .env("HOOKBAY_ADMIN_TOKEN", ADMIN)
-        .env("HOOKBAY_SECRET_KEY", SECRET)
-        .env("HOOKBAY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("faketime must be installed (apt-get install -y faketime)");
+    let mut child = spawn_relay(
+        &redis,
+        port,
+        &[
+            "env",
+            "FAKETIME_DONT_FAKE_MONOTONIC=1",
+            "faketime",
+            "-f",
+            "+300s",
+        ],
+    );
     let http = reqwest::Client::new();
-    eventually(Duration::from_secs(30), || async {
-        http.get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    wait_healthy(&http, &base).await;
     let admin = |path: &str, body: Value| {
         http.post(format!("{base}{path}"))
             .bearer_auth(ADMIN)

@@ -497,3 +497,38 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The relay binary on `port` against `redis`, optionally under a wrapper
+/// command (e.g. `["faketime", "-f", "+300s"]`); logs off.
+pub fn spawn_relay(redis: &RedisServer, port: u16, wrapper: &[&str]) -> Child {
+    let bin = env!("CARGO_BIN_EXE_hookbay");
+    let mut cmd = match wrapper.split_first() {
+        Some((w, args)) => {
+            let mut c = Command::new(w);
+            c.args(args).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.arg("serve")
+        .env("HOOKBAY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("HOOKBAY_REDIS_URL", redis.url())
+        .env("HOOKBAY_ADMIN_TOKEN", ADMIN)
+        .env("HOOKBAY_SECRET_KEY", SECRET)
+        .env("HOOKBAY_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the relay ({wrapper:?}): {e}"))
+}
+
+/// Wait until the relay at `base` is ready.
+pub async fn wait_healthy(http: &reqwest::Client, base: &str) {
+    eventually(Duration::from_secs(30), || async {
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+}
