@@ -15,6 +15,7 @@ pub mod query;
 pub mod ratelimit;
 pub mod reaper;
 pub mod sse;
+pub mod state;
 pub mod store;
 pub mod verify;
 

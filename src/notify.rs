@@ -6,6 +6,9 @@
 //! scripts publish "<queue|*> <count>" when deliveries become ready. A lost
 //! notification only delays a delivery: every (re)subscription wakes the
 //! waiters, and waiters re-check on their own every `FALLBACK`.
+//!
+//! Beside it, `StreamRegistry` routes the other local event a stream waits
+//! for: a settlement on this node of a lease one of its streams holds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -211,6 +214,36 @@ async fn run(
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Stream lease key: (queue id, stream id, lease generation).
+type LeaseKey = (String, String, u64);
+
+/// Local routing of settlements to the stream that holds the lease.
+#[derive(Default)]
+pub struct StreamRegistry {
+    map: Mutex<HashMap<LeaseKey, mpsc::UnboundedSender<String>>>,
+}
+
+impl StreamRegistry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<LeaseKey, mpsc::UnboundedSender<String>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn hold(&self, q: &str, sid: &str, g: u64, tx: &mpsc::UnboundedSender<String>) {
+        self.lock().insert((q.into(), sid.into(), g), tx.clone());
+    }
+
+    pub fn release(&self, q: &str, sid: &str, g: u64) {
+        self.lock().remove(&(q.to_string(), sid.to_string(), g));
+    }
+
+    /// A lease was settled on this node: free its stream's window slot.
+    pub fn settled(&self, q: &str, sid: &str, g: u64) {
+        if let Some(tx) = self.lock().remove(&(q.to_string(), sid.to_string(), g)) {
+            let _ = tx.send(sid.to_string());
+        }
     }
 }
 

@@ -6,9 +6,9 @@ use std::future::{ready, Ready};
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
 use super::error::ApiError;
-use crate::app::AppState;
 use crate::auth::Claims;
 use crate::model::Scope;
+use crate::state::AppState;
 
 pub enum Principal {
     Admin,

@@ -10,7 +10,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 
 use super::error::{problem, ApiError};
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Bytes of the header section as sent: `name: value\r\n` per field.
 fn header_bytes(req: &ServiceRequest) -> usize {

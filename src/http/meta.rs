@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::auth::LeaseToken;
 use crate::ids;
 use crate::model::{rfc3339_ms, Lease, Queue};
+use crate::state::AppState;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -21,13 +21,11 @@ use std::sync::Arc;
 
 use actix_web::{http::StatusCode, web, HttpResponse};
 
-pub use stream::StreamRegistry;
-
-use crate::app::AppState;
 use crate::auth::Claims;
 use crate::ids;
 use crate::metrics;
 use crate::model::{Limits, Queue, Source};
+use crate::state::AppState;
 use error::ApiError;
 
 type Data = web::Data<AppState>;

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::auth::Principal;
 use super::error::{parse_json, ApiError};
 use super::{tenant_queue, tenant_source, Data};
-use crate::app::AppState;
 use crate::ids;
 use crate::model::{now_rfc3339, validate_policy, Backoff, Queue, QueueCounts, Scope};
+use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 use super::auth::Principal;
 use super::error::{parse_json, ApiError};
 use super::{tenant_source, Data};
-use crate::app::AppState;
 use crate::ids;
 use crate::model::Scope;
 use crate::model::{
     now_rfc3339, CustomResponse, Dedupe, Handshake, Source, DEFAULT_MAX_BODY,
     DEFAULT_RETENTION_HOURS, MAX_MAX_BODY, MAX_RETENTION_HOURS,
 };
+use crate::state::AppState;
 use crate::verify::Verification;
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -5,8 +5,7 @@
 //! and expired leases are found by a once-a-second check of the stream's
 //! in-flight deliveries.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, Responder};
@@ -18,43 +17,14 @@ use super::auth::{resolve, Principal};
 use super::consume::lease_ms;
 use super::error::ApiError;
 use super::{meta, tenant_queue, Data};
-use crate::app::AppState;
 use crate::model::{Queue, Scope};
 use crate::notify::FALLBACK;
+use crate::state::AppState;
 use crate::{ids, metrics};
 
 pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
 const RECHECK: Duration = Duration::from_secs(1);
 pub const MAX_PREFETCH: usize = 1000;
-
-type Key = (String, String, u64);
-
-/// Local routing of settlements to the stream that holds the lease.
-#[derive(Default)]
-pub struct StreamRegistry {
-    map: Mutex<HashMap<Key, mpsc::UnboundedSender<String>>>,
-}
-
-impl StreamRegistry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, mpsc::UnboundedSender<String>>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn hold(&self, q: &str, sid: &str, g: u64, tx: &mpsc::UnboundedSender<String>) {
-        self.lock().insert((q.into(), sid.into(), g), tx.clone());
-    }
-
-    fn release(&self, q: &str, sid: &str, g: u64) {
-        self.lock().remove(&(q.to_string(), sid.to_string(), g));
-    }
-
-    /// A lease was settled on this node: free its stream's window slot.
-    pub fn settled(&self, q: &str, sid: &str, g: u64) {
-        if let Some(tx) = self.lock().remove(&(q.to_string(), sid.to_string(), g)) {
-            let _ = tx.send(sid.to_string());
-        }
-    }
-}
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

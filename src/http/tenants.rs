@@ -7,9 +7,9 @@ use serde::Deserialize;
 use super::auth::Principal;
 use super::error::{parse_json, ApiError};
 use super::Data;
-use crate::app::AppState;
 use crate::ids;
 use crate::model::{now_rfc3339, LimitOverrides, Scope, Tenant};
+use crate::state::AppState;
 use crate::store::Usage;
 
 #[derive(Deserialize, utoipa::ToSchema)]

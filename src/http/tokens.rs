@@ -9,9 +9,9 @@ use super::auth::Principal;
 use super::error::{parse_json, ApiError};
 use super::tenants::may_see;
 use super::Data;
-use crate::app::AppState;
 use crate::ids;
 use crate::model::{now_rfc3339, rfc3339_ms, Scope, TokenRecord};
+use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -26,6 +26,10 @@
 //! hb:queue:<Q>            string queue record JSON
 //! hb:token:<id>           string token record JSON
 //! hb:secret               string generated signing key (when none configured)
+//! hb:revoked              zset   revoked token ids (score: when the token
+//!                                would expire anyway; trimmed past it)
+//! hb:rate:<T>:<kind>      hash   token bucket of a tenant's ingest/consume rate
+//! hb:reaper               string which node reaps this interval (SET NX PX)
 //! ```
 //! Wake-ups are published on channel `hookbay:wake:<S>` as "<Q|*> <count>".
 
@@ -90,6 +94,13 @@ impl QueueKeys {
 pub const TENANTS: &str = "hb:tenants";
 pub const SOURCES: &str = "hb:sources";
 pub const SECRET: &str = "hb:secret";
+pub const REVOKED: &str = "hb:revoked";
+pub const REAPER: &str = "hb:reaper";
+
+/// A tenant's token bucket for `kind` (`ingest`, `consume`).
+pub fn rate(tenant_id: &str, kind: &str) -> String {
+    format!("hb:rate:{tenant_id}:{kind}")
+}
 
 pub fn tenant(id: &str) -> String {
     format!("hb:tenant:{id}")

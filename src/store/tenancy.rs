@@ -7,8 +7,6 @@ use super::keys::{self, SourceKeys};
 use super::{Result, Store};
 use crate::model::{Tenant, TokenRecord};
 
-const REVOKED: &str = "hb:revoked";
-
 /// What a tenant uses of its limits.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -53,7 +51,7 @@ impl Store {
             let (granted, wait): (u64, u64) = self
                 .scripts()
                 .rate
-                .key(format!("hb:rate:{tenant_id}:{kind}"))
+                .key(keys::rate(tenant_id, kind))
                 .arg(per_second)
                 .arg(per_second.saturating_mul(2).max(1))
                 .arg(want.max(1))
@@ -105,7 +103,10 @@ impl Store {
     pub async fn revoke_token(&self, rec: &TokenRecord, expires_unix: i64) -> Result<()> {
         self.bounded(async {
             self.put_json(&keys::token(&rec.id), rec).await?;
-            let _: () = self.conn().zadd(REVOKED, &rec.id, expires_unix).await?;
+            let _: () = self
+                .conn()
+                .zadd(keys::REVOKED, &rec.id, expires_unix)
+                .await?;
             Ok(())
         })
         .await
@@ -116,8 +117,8 @@ impl Store {
         self.bounded(async {
             let now = chrono::Utc::now().timestamp();
             let (_, ids): ((), Vec<String>) = redis::pipe()
-                .zrembyscore(REVOKED, "-inf", now)
-                .zrange(REVOKED, 0, -1)
+                .zrembyscore(keys::REVOKED, "-inf", now)
+                .zrange(keys::REVOKED, 0, -1)
                 .query_async(&mut self.conn())
                 .await?;
             Ok(ids)

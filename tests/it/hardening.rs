@@ -701,3 +701,36 @@ async fn fractional_seconds_and_short_lived_tokens_are_accepted() {
         assert_eq!(r.status(), 400, "{bad}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_racing_a_tenant_deletion_leaves_no_orphan() {
+    let redis = RedisServer::start();
+    let a = Relay::start(&redis).await;
+    let b = Relay::start(&redis).await;
+    let t = a.tenant().await;
+    // node b has the tenant (and its limits) cached and trusts the token
+    b.source(&t, json!({})).await;
+    assert_eq!(
+        a.delete(ADMIN, &format!("/v1/tenants/{}", t.id))
+            .await
+            .status(),
+        204
+    );
+    // at once on b: its revocation list may not have caught up yet (≤ 0.5 s)
+    let r = b
+        .post(
+            &t.token,
+            "/v1/sources",
+            json!({"name": "late", "verification": {"type": "none"}}),
+        )
+        .await;
+    let status = r.status().as_u16();
+    assert!(status == 404 || status == 401, "got {status}");
+    let mut c = redis.conn().await;
+    let left: Vec<String> = c.keys("hb:source:*").await.unwrap();
+    assert!(left.is_empty(), "orphan source records {left:?}");
+    let all: Vec<String> = c.smembers("hb:sources").await.unwrap();
+    assert!(all.is_empty(), "orphan source ids {all:?}");
+    let tenant_keys: Vec<String> = c.keys(format!("hb:tenant:{}*", t.id)).await.unwrap();
+    assert!(tenant_keys.is_empty(), "tenant keys left {tenant_keys:?}");
+}

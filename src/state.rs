@@ -1,0 +1,124 @@
+//! What every request handler shares: the store, the notification hub, the
+//! signing keys, settings, and the node's short-lived caches and counters.
+//! Built once by `app::start`; the HTTP layer only reads it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::auth::{Keys, Revocations};
+use crate::config::Settings;
+use crate::model::{Queue, Source, Tenant};
+use crate::notify::{Notifier, StreamRegistry};
+use crate::store::Store;
+
+/// How long a node trusts its in-memory copy of a source or queue record.
+/// Deletion is still exact: the engine refuses writes to deleted sources
+/// and queues whatever the cache says.
+pub const RECORD_TTL: Duration = Duration::from_secs(2);
+
+/// A tiny TTL map for catalog records read on every hot-path request.
+pub struct TtlCache<T> {
+    map: Mutex<HashMap<String, (Instant, Arc<T>)>>,
+}
+
+impl<T> Default for TtlCache<T> {
+    fn default() -> Self {
+        TtlCache {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> TtlCache<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Arc<T>)>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, k: &str) -> Option<Arc<T>> {
+        let m = self.lock();
+        m.get(k)
+            .filter(|(t, _)| t.elapsed() < RECORD_TTL)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub fn put(&self, k: &str, v: Arc<T>) {
+        let mut m = self.lock();
+        if m.len() > 10_000 {
+            m.retain(|_, (t, _)| t.elapsed() < RECORD_TTL);
+        }
+        m.insert(k.to_string(), (Instant::now(), v));
+    }
+
+    pub fn forget(&self, k: &str) {
+        self.lock().remove(k);
+    }
+}
+
+/// Verification failures counted in memory and added to the sources'
+/// stored counters once a second: a flood of forged deliveries costs no
+/// store round trip per request.
+#[derive(Default)]
+pub struct FailureCounts {
+    pending: Mutex<HashMap<String, u64>>,
+}
+
+impl FailureCounts {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One refused delivery at `source_id`.
+    pub fn add(&self, source_id: &str) {
+        *self.lock().entry(source_id.to_string()).or_default() += 1;
+    }
+
+    /// Counted here and not yet flushed.
+    pub fn pending(&self, source_id: &str) -> u64 {
+        self.lock().get(source_id).copied().unwrap_or(0)
+    }
+
+    /// Add what was counted to the store; what fails to flush is kept for
+    /// the next pass.
+    pub async fn flush(&self, store: &Store) {
+        let batch: Vec<(String, u64)> = self.lock().drain().collect();
+        for (src, n) in batch {
+            if let Err(e) = store.count_verification_failures(&src, n).await {
+                tracing::debug!(error = %e, "could not flush verification failures");
+                *self.lock().entry(src).or_default() += n;
+            }
+        }
+    }
+
+    pub(crate) fn spawn_flusher(self: &Arc<Self>, store: Store) {
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Some(me) = me.upgrade() else { return };
+                me.flush(&store).await;
+            }
+        });
+    }
+}
+
+/// Everything a request handler needs.
+pub struct AppState {
+    pub store: Store,
+    pub notifier: Notifier,
+    pub keys: Keys,
+    pub settings: Settings,
+    /// ingest key -> source
+    pub sources: TtlCache<Source>,
+    /// queue id -> queue
+    pub queues: TtlCache<Queue>,
+    /// tenant id -> tenant (for limits on hot paths)
+    pub tenants: TtlCache<Tenant>,
+    /// tenant id -> stored bytes (for the storage quota at ingest)
+    pub usage: TtlCache<u64>,
+    pub streams: StreamRegistry,
+    pub revocations: Arc<Revocations>,
+    pub rates: crate::ratelimit::RateLimiter,
+    pub verify_failures: Arc<FailureCounts>,
+}
