@@ -26,12 +26,9 @@ pub struct Config {
     pub public_url: Option<String>,
 
     /// Redis URL (`redis://host:port/db`, `rediss://…`), or a comma-separated
-    /// list of Redis Cluster seed nodes.
-    #[arg(
-        long,
-        env = "HOOKBAY_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379"
-    )]
+    /// list of Redis Cluster seed nodes. No default: the relay never guesses
+    /// a Redis (a machine's shared Redis on 6379 is not ours to use).
+    #[arg(long, env = "HOOKBAY_REDIS_URL", default_value = "")]
     pub redis_url: String,
 
     /// Treat HOOKBAY_REDIS_URL as a Redis Cluster even when it names one
@@ -180,6 +177,14 @@ impl Config {
             }
             None => format!("http://{listen}"),
         };
+        if self.redis_url.trim().is_empty() {
+            return Err(ConfigError(
+                "HOOKBAY_REDIS_URL is not set: this version stores everything in Redis \
+                 and never guesses one (the embedded store is not available yet); \
+                 `scripts/run` starts a private redis-server"
+                    .into(),
+            ));
+        }
         let redis_urls: Vec<String> = self
             .redis_url
             .split(',')
@@ -348,6 +353,13 @@ mod tests {
         let c = Config::for_redis("redis://127.0.0.1:6379");
         let s = c.validate().unwrap();
         assert_eq!(s.public_url, "http://127.0.0.1:0");
+    }
+
+    #[test]
+    fn no_redis_url_is_refused_never_defaulted() {
+        let c = Config::for_redis("");
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("HOOKBAY_REDIS_URL is not set"), "{e}");
     }
 
     #[test]
