@@ -208,13 +208,15 @@ async fn ingest_inner(
             .body(reply.body));
     }
     budget.run(enforce_limits(&state, &src)).await?;
-    let dedupe =
-        dedupe_key(&src, &all_headers, &body).or_else(|| src.verification.delivery_id(&delivery));
+    // a preset's delivery id is never a credential; a source's own dedupe
+    // rule sees only what is stored (it cannot make a secret the dedupe key)
+    let preset_id = src.verification.delivery_id(&delivery);
     let (cred_header, cred_param) = src.verification.credential_locations();
     let headers = match cred_header {
         Some(_) => stored_headers(&req, cred_header),
         None => all_headers,
     };
+    let dedupe = dedupe_key(&src, &headers, &body).or(preset_id);
     let query = match cred_param {
         Some(p) => crate::query::without(raw_query, &[p]),
         None => raw_query.to_string(),
