@@ -350,7 +350,7 @@ mod tests {
 
     #[test]
     fn defaults_validate_and_public_url_follows_listen() {
-        let c = Config::for_redis("redis://127.0.0.1:6379");
+        let c = Config::for_redis("redis://redis.example.invalid:6390");
         let s = c.validate().unwrap();
         assert_eq!(s.public_url, "http://127.0.0.1:0");
     }

@@ -28,12 +28,6 @@ pub struct Parser {
     has_data: bool,
     /// the previous chunk ended in CR: a LF opening the next one belongs to it
     after_cr: bool,
-    /// bytes seen since the last dispatched event or comment (for callers
-    /// that bound event size)
-    pending: usize,
-    /// a comment line (keep-alive) was seen since the last call to
-    /// `take_comment`
-    comment: bool,
 }
 
 impl Parser {
@@ -51,7 +45,6 @@ impl Parser {
                 chunk = rest;
             }
         }
-        self.pending += chunk.len();
         let scan_from = self.buf.len();
         self.buf.extend_from_slice(chunk);
         let mut i = scan_from.max(self.start);
@@ -85,18 +78,6 @@ impl Parser {
         out
     }
 
-    /// Bytes received since the last complete event (an event still being
-    /// assembled).
-    pub fn pending_bytes(&self) -> usize {
-        self.pending
-    }
-
-    /// Whether a comment line (e.g. a keep-alive) arrived since the last
-    /// call; resets the flag.
-    pub fn take_comment(&mut self) -> bool {
-        std::mem::take(&mut self.comment)
-    }
-
     fn line(&mut self, from: usize, to: usize, out: &mut Vec<Event>) {
         let line = &self.buf[from..to];
         if line.is_empty() {
@@ -104,8 +85,7 @@ impl Parser {
             return;
         }
         if line[0] == b':' {
-            self.comment = true;
-            self.pending = 0;
+            // a comment (keep-alive)
             return;
         }
         let (name, value) = match line.iter().position(|b| *b == b':') {
@@ -130,7 +110,6 @@ impl Parser {
     }
 
     fn dispatch(&mut self, out: &mut Vec<Event>) {
-        self.pending = 0;
         let event = std::mem::take(&mut self.event);
         let data = std::mem::take(&mut self.data);
         let had_data = std::mem::take(&mut self.has_data);

@@ -92,13 +92,11 @@ async fn read_body(mut payload: web::Payload, limit: u64) -> Result<bytes::Bytes
     Ok(body.freeze())
 }
 
-/// The request headers to store: lower-case names, hop-by-hop headers
-/// dropped, and never the header that carries the source's credential.
-fn stored_headers(req: &HttpRequest, credential: Option<&str>) -> Vec<(String, String)> {
+/// The request headers: lower-case names, hop-by-hop headers dropped.
+fn request_headers(req: &HttpRequest) -> Vec<(String, String)> {
     req.headers()
         .iter()
         .filter(|(n, _)| !is_hop_by_hop(n.as_str()))
-        .filter(|(n, _)| !credential.is_some_and(|c| n.as_str().eq_ignore_ascii_case(c)))
         .map(|(n, v)| {
             (
                 n.as_str().to_ascii_lowercase(),
@@ -177,13 +175,13 @@ async fn ingest_inner(
     }
     // verification sees every header; what is stored never holds the
     // source's credential (header or query parameter)
-    let all_headers = stored_headers(&req, None);
+    let mut headers = request_headers(&req);
     let url = match raw_query {
         "" => format!("{}{}", state.settings.public_url, req.path()),
         q => format!("{}{}?{q}", state.settings.public_url, req.path()),
     };
     let delivery = Delivery {
-        headers: &all_headers,
+        headers: &headers,
         query: raw_query,
         body: &body,
         url: &url,
@@ -212,10 +210,9 @@ async fn ingest_inner(
     // rule sees only what is stored (it cannot make a secret the dedupe key)
     let preset_id = src.verification.delivery_id(&delivery);
     let (cred_header, cred_param) = src.verification.credential_locations();
-    let headers = match cred_header {
-        Some(_) => stored_headers(&req, cred_header),
-        None => all_headers,
-    };
+    if let Some(c) = cred_header {
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(c));
+    }
     let dedupe = dedupe_key(&src, &headers, &body).or(preset_id);
     let query = match cred_param {
         Some(p) => crate::query::without(raw_query, &[p]),
