@@ -1,5 +1,5 @@
-//! Assembling the relay: connect to Redis, derive keys, start the
-//! notification hub and the reaper, and serve HTTP. `start` is used by the
+//! Assembling the relay: open the store (the embedded one, or Redis),
+//! derive keys, start the notification hub and the reaper, and serve HTTP. `start` is used by the
 //! binary and by the integration tests alike (bound to port 0 there).
 
 use std::net::SocketAddr;
@@ -9,10 +9,12 @@ use std::time::Duration;
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::{Keys, Revocations};
-use crate::config::{Config, ConfigError, Settings};
+use crate::config::{Backend, Config, ConfigError};
 use crate::http;
 use crate::notify::{Notifier, StreamRegistry};
 use crate::state::{AppState, TtlCache};
+use crate::store::embedded::{EmbeddedStore, OpenError};
+use crate::store::redis::RedisStore;
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,8 +23,10 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("cannot bind {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
-    #[error("redis: {0}")]
-    Redis(String),
+    #[error("store: {0}")]
+    Store(String),
+    #[error(transparent)]
+    Open(#[from] OpenError),
 }
 
 /// A running relay.
@@ -39,16 +43,11 @@ impl Running {
     }
 }
 
-async fn connect(settings: &Settings) -> Store {
+/// Connect to Redis, retrying until it answers.
+async fn connect(urls: &[String], cluster: bool, pool_size: usize) -> RedisStore {
     let mut delay = Duration::from_millis(200);
     loop {
-        match Store::connect(
-            &settings.redis_urls,
-            settings.redis_cluster,
-            settings.redis_pool_size,
-        )
-        .await
-        {
+        match RedisStore::connect(urls, cluster, pool_size).await {
             Ok(s) => return s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot reach redis yet; retrying");
@@ -59,7 +58,34 @@ async fn connect(settings: &Settings) -> Store {
     }
 }
 
-/// Start the relay; waits for Redis to be reachable first.
+/// Open the configured store and the wake-up hub that goes with it.
+async fn open(backend: &Backend) -> Result<(Store, Notifier), StartError> {
+    Ok(match backend {
+        Backend::Redis {
+            urls,
+            cluster,
+            pool_size,
+        } => {
+            let store = connect(urls, *cluster, *pool_size).await;
+            let notifier = Notifier::start(store.client().clone());
+            tracing::info!(nodes = urls.len(), cluster, "store: redis");
+            (Store::Redis(store), notifier)
+        }
+        Backend::Embedded { dir } => {
+            let notifier = Notifier::local();
+            let dir = dir.clone();
+            let n = notifier.clone();
+            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, n))
+                .await
+                .map_err(|e| StartError::Store(e.to_string()))??;
+            let path = std::fs::canonicalize(store.dir()).unwrap_or_else(|_| store.dir().into());
+            tracing::info!(dir = %path.display(), "store: embedded (SQLite)");
+            (Store::Embedded(store), notifier)
+        }
+    })
+}
+
+/// Start the relay; with Redis, waits for it to be reachable first.
 pub async fn start(cfg: &Config) -> Result<Running, StartError> {
     crate::metrics::install();
     let mut settings = cfg.validate()?;
@@ -68,7 +94,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             "HOOKBAY_ADMIN_TOKEN is not set: the operator API (/v1/tenants) is disabled"
         );
     }
-    let store = connect(&settings).await;
+    let (store, notifier) = open(&settings.backend).await?;
     let secret = match &settings.secret_key {
         Some(k) => k.clone(),
         None => {
@@ -76,10 +102,10 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             let k = store
                 .secret_key(&fresh)
                 .await
-                .map_err(|e| StartError::Redis(e.to_string()))?;
+                .map_err(|e| StartError::Store(e.to_string()))?;
             tracing::warn!(
-                "HOOKBAY_SECRET_KEY is not set: using a key generated once and kept in Redis; \
-                 set it explicitly in production"
+                "HOOKBAY_SECRET_KEY is not set: using a key generated once and kept in the \
+                 store; set it explicitly in production"
             );
             k
         }
@@ -91,7 +117,6 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
     );
     let revocations = Arc::new(Revocations::default());
     revocations.start(store.clone()).await;
-    let notifier = Notifier::start(store.client().clone());
 
     let listener = std::net::TcpListener::bind(settings.listen)
         .map_err(|e| StartError::Bind(settings.listen, e))?;

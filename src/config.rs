@@ -26,10 +26,16 @@ pub struct Config {
     pub public_url: Option<String>,
 
     /// Redis URL (`redis://host:port/db`, `rediss://…`), or a comma-separated
-    /// list of Redis Cluster seed nodes. No default: the relay never guesses
-    /// a Redis (a machine's shared Redis on 6379 is not ours to use).
+    /// list of Redis Cluster seed nodes: selects the Redis backend. Unset:
+    /// the embedded store under HOOKBAY_DATA_DIR (the relay never guesses a
+    /// Redis; a machine's shared Redis on 6379 is not ours to use).
     #[arg(long, env = "HOOKBAY_REDIS_URL", default_value = "")]
     pub redis_url: String,
+
+    /// Directory of the embedded store (used when HOOKBAY_REDIS_URL is
+    /// unset); created if missing. One hookbay process per directory.
+    #[arg(long, env = "HOOKBAY_DATA_DIR", default_value = "./hookbay-data")]
+    pub data_dir: std::path::PathBuf,
 
     /// Treat HOOKBAY_REDIS_URL as a Redis Cluster even when it names one
     /// seed node (a list of several always means a cluster).
@@ -48,7 +54,7 @@ pub struct Config {
 
     /// Key that signs tenant tokens and lease tokens; every node of a
     /// deployment must share it. Unset: one is generated once and kept in
-    /// Redis (a warning says so).
+    /// the store (a warning says so).
     #[arg(long, env = "HOOKBAY_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
 
@@ -117,9 +123,7 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Public base URL without a trailing slash.
     pub public_url: String,
-    pub redis_urls: Vec<String>,
-    pub redis_cluster: bool,
-    pub redis_pool_size: usize,
+    pub backend: Backend,
     pub admin_token: Option<String>,
     pub secret_key: Option<String>,
     pub secret_key_previous: Option<String>,
@@ -130,7 +134,27 @@ pub struct Settings {
     pub max_header_bytes: usize,
 }
 
+/// Where the relay keeps its state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backend {
+    /// Redis streams: one Redis, or a Redis Cluster when `cluster`.
+    Redis {
+        urls: Vec<String>,
+        cluster: bool,
+        pool_size: usize,
+    },
+    /// The embedded store in this directory.
+    Embedded { dir: std::path::PathBuf },
+}
+
 impl Config {
+    /// A config with every default on the embedded store in `dir`.
+    pub fn for_embedded(dir: &std::path::Path) -> Self {
+        let mut c = Config::for_redis("");
+        c.data_dir = dir.into();
+        c
+    }
+
     /// A config with every default, for tests and embedding.
     pub fn for_redis(redis_url: &str) -> Self {
         Config {
@@ -138,6 +162,7 @@ impl Config {
             listen: "127.0.0.1:0".into(),
             public_url: None,
             redis_url: redis_url.into(),
+            data_dir: "./hookbay-data".into(),
             redis_cluster: false,
             redis_pool_size: 4,
             admin_token: None,
@@ -177,34 +202,7 @@ impl Config {
             }
             None => format!("http://{listen}"),
         };
-        if self.redis_url.trim().is_empty() {
-            return Err(ConfigError(
-                "HOOKBAY_REDIS_URL is not set: this version stores everything in Redis \
-                 and never guesses one (the embedded store is not available yet); \
-                 `scripts/run` starts a private redis-server"
-                    .into(),
-            ));
-        }
-        let redis_urls: Vec<String> = self
-            .redis_url
-            .split(',')
-            .map(|u| u.trim().to_string())
-            .filter(|u| !u.is_empty())
-            .collect();
-        let scheme_ok = |u: &String| {
-            u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://")
-        };
-        if redis_urls.is_empty() || !redis_urls.iter().all(scheme_ok) {
-            return Err(ConfigError(
-                "HOOKBAY_REDIS_URL must be redis://, rediss:// or unix:// URL(s), \
-                 comma-separated for a cluster"
-                    .into(),
-            ));
-        }
-        let redis_cluster = self.redis_cluster || redis_urls.len() > 1;
-        if !(1..=64).contains(&self.redis_pool_size) {
-            return Err(ConfigError("HOOKBAY_REDIS_POOL_SIZE must be 1..=64".into()));
-        }
+        let backend = self.backend()?;
         if let Some(t) = &self.admin_token {
             if t.len() < 16 {
                 return Err(ConfigError(
@@ -268,9 +266,7 @@ impl Config {
         Ok(Settings {
             listen,
             public_url,
-            redis_urls,
-            redis_cluster,
-            redis_pool_size: self.redis_pool_size,
+            backend,
             admin_token: self.admin_token.clone(),
             secret_key: self.secret_key.clone(),
             secret_key_previous: self.secret_key_previous.clone(),
@@ -279,6 +275,44 @@ impl Config {
             ingest_timeout: Duration::from_millis(self.ingest_timeout_ms),
             reap_interval: Duration::from_millis(self.reap_interval_ms),
             max_header_bytes: self.max_header_bytes,
+        })
+    }
+}
+
+impl Config {
+    /// Redis when HOOKBAY_REDIS_URL is set, else the embedded store.
+    fn backend(&self) -> Result<Backend, ConfigError> {
+        if self.redis_url.trim().is_empty() {
+            if self.data_dir.as_os_str().is_empty() {
+                return Err(ConfigError("HOOKBAY_DATA_DIR must not be empty".into()));
+            }
+            return Ok(Backend::Embedded {
+                dir: self.data_dir.clone(),
+            });
+        }
+        let urls: Vec<String> = self
+            .redis_url
+            .split(',')
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .collect();
+        let scheme_ok = |u: &String| {
+            u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://")
+        };
+        if urls.is_empty() || !urls.iter().all(scheme_ok) {
+            return Err(ConfigError(
+                "HOOKBAY_REDIS_URL must be redis://, rediss:// or unix:// URL(s), \
+                 comma-separated for a cluster"
+                    .into(),
+            ));
+        }
+        if !(1..=64).contains(&self.redis_pool_size) {
+            return Err(ConfigError("HOOKBAY_REDIS_POOL_SIZE must be 1..=64".into()));
+        }
+        Ok(Backend::Redis {
+            cluster: self.redis_cluster || urls.len() > 1,
+            urls,
+            pool_size: self.redis_pool_size,
         })
     }
 }
@@ -356,10 +390,19 @@ mod tests {
     }
 
     #[test]
-    fn no_redis_url_is_refused_never_defaulted() {
+    fn no_redis_url_means_the_embedded_store_never_a_default_redis() {
         let c = Config::for_redis("");
-        let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("HOOKBAY_REDIS_URL is not set"), "{e}");
+        assert_eq!(
+            c.validate().unwrap().backend,
+            Backend::Embedded {
+                dir: "./hookbay-data".into()
+            }
+        );
+        let c = Config::for_redis("redis://a:1,redis://b:2");
+        assert!(matches!(
+            c.validate().unwrap().backend,
+            Backend::Redis { cluster: true, .. }
+        ));
     }
 
     #[test]

@@ -70,3 +70,8 @@ pub fn rate_limited(kind: &'static str) {
 pub fn redis_error() {
     metrics::counter!("hookbay_redis_errors_total").increment(1);
 }
+
+/// A failed embedded-store (SQLite) operation.
+pub fn store_error() {
+    metrics::counter!("hookbay_store_errors_total", "backend" => "embedded").increment(1);
+}

@@ -1,6 +1,8 @@
-//! Wake-ups for waiting consumers without a Redis connection each.
+//! Wake-ups for waiting consumers without a store connection each.
 //!
-//! One pub/sub connection per process subscribes to `hookbay:wake:<source>`
+//! Embedded store: the writer wakes local waiters in-process right after a
+//! commit (`Notifier::local` + `wake`). Redis: one pub/sub connection per
+//! process subscribes to `hookbay:wake:<source>`
 //! for exactly the sources whose queues have local waiters (long polls and
 //! SSE streams) and fans each notification out to them in memory. Engine
 //! scripts publish "<queue|*> <count>" when deliveries become ready. A lost
@@ -17,7 +19,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
 
-use crate::store::keys::{wake_channel, WAKE_PREFIX};
+use crate::store::redis::keys::{wake_channel, WAKE_PREFIX};
 
 /// How long a waiter sleeps before checking the queue on its own.
 pub const FALLBACK: Duration = Duration::from_secs(3);
@@ -114,7 +116,26 @@ impl Drop for Watch {
 }
 
 impl Notifier {
-    /// Start the notification task on the current runtime.
+    /// A hub fed in-process (embedded store): no subscription task; the
+    /// store calls `wake` after each commit.
+    pub fn local() -> Notifier {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        Notifier {
+            inner: Arc::new(Inner {
+                sources: Mutex::new(HashMap::new()),
+                cmd: tx,
+            }),
+        }
+    }
+
+    /// Wake up to `n` waiters of `queue` of `source` ("*": every queue).
+    pub fn wake(&self, source: &str, queue: &str, n: u64) {
+        if n > 0 {
+            self.inner.wake(source, queue, n);
+        }
+    }
+
+    /// Start the notification task on the current runtime (Redis pub/sub).
     pub fn start(client: redis::Client) -> Notifier {
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {

@@ -22,10 +22,7 @@ pub fn spawn(store: Store, every: Duration) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match store
-                .try_lock(crate::store::keys::REAPER, &node, every)
-                .await
-            {
+            match store.reap_lock(&node, every).await {
                 Ok(true) => {
                     if let Err(e) = pass(&store).await {
                         tracing::debug!(error = %e, "reaper pass failed");

@@ -1,30 +1,25 @@
-//! Storage layer: the Redis-backed catalog (tenants, sources, queues, tokens)
-//! and the queue engine (ingest, lease, settle, replay, reap). Nothing here
-//! knows about HTTP; every call returns a `Result` the caller must map.
+//! Storage layer: the store contract and its two backends. `Store` is what
+//! the rest of the relay holds; every call is dispatched to
+//! - `redis`: Redis streams on one Redis or a Redis Cluster (scale-out,
+//!   any number of stateless relay nodes), or
+//! - `embedded`: SQLite on local disk (one process, nothing to install).
 //!
-//! Connections: a fixed set of multiplexed connections that pipeline
-//! concurrent commands (fewer round trips than a checkout pool), reconnect on
-//! their own after a Redis restart, and never grow with the number of
-//! waiting consumers (those wait on `notify`, not on Redis).
+//! Both answer the same calls with the same values (`types`); the
+//! integration suite runs every test against both. Nothing here knows about
+//! HTTP; every call returns a `Result` the caller must map.
 
-mod catalog;
-mod conn;
-mod engine;
-pub mod keys;
-mod scripts;
-mod tenancy;
-mod value;
+pub mod embedded;
+pub mod redis;
+pub mod types;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
-use conn::Conn;
-
-pub use engine::{IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleOp, SettleOutcome};
-pub use tenancy::Usage;
+use crate::model::{
+    DeliveryState, Lease, Queue, QueueCounts, Source, StoredMessage, Tenant, TokenRecord,
+};
+pub use types::{
+    IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleOp, SettleOutcome, Usage,
+};
 
 /// Why a storage call failed. Domain outcomes (not found, stale lease) are
 /// values, not errors. The split decides what the client is told: an
@@ -66,40 +61,6 @@ impl StoreError {
     }
 }
 
-/// Connection-level failures are transient; everything Redis answered with
-/// an error of its own (a Lua runtime error, WRONGTYPE, a parse failure) is
-/// deterministic.
-fn transient(e: &redis::RedisError) -> bool {
-    use redis::ErrorKind as K;
-    e.is_io_error()
-        || e.is_timeout()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || matches!(
-            e.kind(),
-            K::BusyLoadingError
-                | K::TryAgain
-                | K::ClusterDown
-                | K::MasterDown
-                | K::ReadOnly
-                | K::Moved
-                | K::Ask
-                | K::AuthenticationFailed
-                | K::ClusterConnectionNotFound
-        )
-}
-
-impl From<redis::RedisError> for StoreError {
-    fn from(e: redis::RedisError) -> Self {
-        crate::metrics::redis_error();
-        if transient(&e) {
-            StoreError::Unavailable(Box::new(e))
-        } else {
-            StoreError::Failed(Box::new(e))
-        }
-    }
-}
-
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
         StoreError::Corrupt(e.to_string())
@@ -108,143 +69,119 @@ impl From<serde_json::Error> for StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Handle to the store; cheap to clone.
+/// Handle to the configured backend; cheap to clone.
 #[derive(Clone)]
-pub struct Store {
-    inner: Arc<Inner>,
+pub enum Store {
+    Redis(redis::RedisStore),
+    Embedded(embedded::EmbeddedStore),
 }
 
-struct Inner {
-    conns: Vec<Conn>,
-    next: AtomicUsize,
-    client: redis::Client,
-    scripts: scripts::Scripts,
-    op_timeout: Duration,
+/// The store contract: every call both backends answer, dispatched by
+/// backend. A method missing from either backend fails to compile.
+macro_rules! contract {
+    ($( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
+                    match self {
+                        Store::Redis(s) => s.$name($($arg),*).await,
+                        Store::Embedded(s) => s.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract! {
+    /// Whether the backend can take writes now (readiness).
+    fn ping(&self) -> ();
+    /// Take this interval's reaper lock (one node reaps per interval).
+    fn reap_lock(&self, owner: &str, ttl: Duration) -> bool;
+    /// The signing key kept in the store, created once from `fresh`.
+    fn secret_key(&self, fresh: &str) -> String;
+
+    // ---- tenants and tokens
+    fn create_tenant(&self, t: &Tenant) -> ();
+    fn update_tenant(&self, t: &Tenant) -> ();
+    fn tenant(&self, id: &str) -> Option<Tenant>;
+    fn tenants(&self) -> Vec<Tenant>;
+    /// Remove the tenant record: from here on the tenant does not exist.
+    fn retire_tenant(&self, tenant_id: &str) -> ();
+    /// Remove what is left of a retired tenant (tokens, index sets).
+    fn delete_tenant(&self, tenant_id: &str, token_ids: &[String]) -> ();
+    /// Add `id` to a tenant's `kind` set unless that would pass `limit`.
+    fn reserve(&self, tenant_id: &str, kind: &str, id: &str, limit: u64) -> bool;
+    /// Take up to `want` tokens from the tenant's `kind` bucket (burst: 2 s
+    /// worth): `Ok(granted)` or `Err(ms until a token is available)`.
+    fn take_tokens(&self, tenant_id: &str, kind: &str, per_second: u64, want: u64)
+        -> std::result::Result<u64, u64>;
+    fn usage(&self, tenant_id: &str) -> Usage;
+    fn create_token(&self, t: &TokenRecord) -> ();
+    fn token(&self, id: &str) -> Option<TokenRecord>;
+    fn tokens(&self, tenant_id: &str) -> Vec<TokenRecord>;
+    /// Mark a token revoked; kept on the revocation list until it expires.
+    fn revoke_token(&self, rec: &TokenRecord, expires_unix: i64) -> ();
+    fn revoked_token_ids(&self) -> Vec<String>;
+    fn delete_token_record(&self, rec: &TokenRecord) -> ();
+
+    // ---- sources and queues
+    fn create_source(&self, s: &Source) -> ();
+    fn update_source(&self, s: &Source) -> ();
+    fn source(&self, id: &str) -> Option<Source>;
+    fn source_by_ingest_key(&self, key: &str) -> Option<Source>;
+    fn sources(&self, tenant_id: &str) -> Vec<Source>;
+    fn all_source_ids(&self) -> Vec<String>;
+    /// Delete a source, its queues and all their state; ingest stops first.
+    fn delete_source(&self, s: &Source) -> ();
+    fn create_queue(&self, q: &Queue) -> ();
+    fn update_queue(&self, q: &Queue) -> ();
+    fn queue(&self, id: &str) -> Option<Queue>;
+    fn queues(&self, tenant_id: &str) -> Vec<Queue>;
+    fn delete_queue(&self, q: &Queue) -> ();
+    /// Queue ids attached to a source (engine view), sorted.
+    fn source_queue_ids(&self, source_id: &str) -> Vec<String>;
+    fn count_verification_failures(&self, source_id: &str, n: u64) -> ();
+    fn verification_failures(&self, source_id: &str) -> u64;
+
+    // ---- the queue engine
+    /// Store one message and fan it out to every queue of the source in one
+    /// atomic, durable step.
+    fn ingest(&self, source_id: &str, m: &NewMessage<'_>) -> IngestOutcome;
+    /// Lease up to `count` ready deliveries. `None` when the queue is gone.
+    fn lease(&self, source_id: &str, queue_id: &str, count: usize, lease_ms: u64)
+        -> Option<Vec<Lease>>;
+    /// Apply a consumer's outcome to a lease it holds.
+    fn settle(&self, source_id: &str, queue_id: &str, stream_id: &str, generation: u64,
+        op: SettleOp, reason: &str) -> SettleOutcome;
+    /// Make messages deliverable again on one queue (`None`: queue gone).
+    fn replay(&self, source_id: &str, queue_id: &str, sel: &ReplaySelector) -> Option<u64>;
+    /// Depth by state and the age of the oldest ready delivery.
+    fn queue_counts(&self, source_id: &str, queue_id: &str) -> QueueCounts;
+    /// A page of dead letters, oldest first.
+    fn dead_letters(&self, source_id: &str, queue_id: &str, offset: u64, limit: u64)
+        -> Vec<(String, DeliveryState)>;
+    /// Stored messages, newest first, received in [from_ms, to_ms],
+    /// strictly older than `before` when given.
+    fn history(&self, source_id: &str, from_ms: i64, to_ms: i64, before: Option<&str>,
+        limit: usize) -> Vec<StoredMessage>;
+    fn message(&self, source_id: &str, stream_id: &str) -> Option<StoredMessage>;
+    fn delivery_state(&self, source_id: &str, queue_id: &str, stream_id: &str)
+        -> Option<DeliveryState>;
+    /// For each (stream id, generation): is it still leased under it?
+    fn still_leased(&self, source_id: &str, queue_id: &str, held: &[(String, u64)]) -> Vec<bool>;
+    /// One upkeep pass over a source: due redeliveries, expired leases,
+    /// retention; returns depth totals.
+    fn reap(&self, source_id: &str) -> ReapTotals;
 }
 
 impl Store {
-    /// Open `pool_size` multiplexed connections to one Redis, or to a
-    /// Redis Cluster when `cluster` (then `urls` are seed nodes). Fails fast
-    /// when Redis is unreachable; the caller decides whether to retry.
-    pub async fn connect(urls: &[String], cluster: bool, pool_size: usize) -> Result<Store> {
-        let first = urls
-            .first()
-            .ok_or_else(|| StoreError::Failed("no Redis URL configured".into()))?;
-        // notifications: PUBLISH reaches every node of a cluster, so one
-        // node's pub/sub connection hears them all
-        let client = redis::Client::open(first.as_str())?;
-        let mut conns = Vec::with_capacity(pool_size);
-        if cluster {
-            let cc = redis::cluster::ClusterClientBuilder::new(urls.to_vec())
-                .connection_timeout(Duration::from_millis(500))
-                .response_timeout(Duration::from_secs(5))
-                .retries(2)
-                .build()?;
-            for _ in 0..pool_size.max(1) {
-                conns.push(Conn::Cluster(cc.get_async_connection().await?));
-            }
-        } else {
-            let cfg = ConnectionManagerConfig::new()
-                .set_connection_timeout(Duration::from_millis(500))
-                .set_response_timeout(Duration::from_secs(5))
-                .set_number_of_retries(1)
-                .set_max_delay(500);
-            for _ in 0..pool_size.max(1) {
-                conns.push(Conn::Single(
-                    ConnectionManager::new_with_config(client.clone(), cfg.clone()).await?,
-                ));
-            }
+    /// Which backend, for logs.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Redis(_) => "redis",
+            Store::Embedded(_) => "embedded",
         }
-        Ok(Store {
-            inner: Arc::new(Inner {
-                conns,
-                next: AtomicUsize::new(0),
-                client,
-                scripts: scripts::Scripts::load(),
-                op_timeout: Duration::from_secs(3),
-            }),
-        })
-    }
-
-    /// The client, for the notification connection.
-    pub fn client(&self) -> &redis::Client {
-        &self.inner.client
-    }
-
-    fn conn(&self) -> Conn {
-        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.conns.len();
-        self.inner.conns[i].clone()
-    }
-
-    fn scripts(&self) -> &scripts::Scripts {
-        &self.inner.scripts
-    }
-
-    /// Run one storage operation with the default time bound.
-    async fn bounded<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-        match tokio::time::timeout(self.inner.op_timeout, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(StoreError::timed_out(self.inner.op_timeout)),
-        }
-    }
-
-    /// Run single-key commands that may live in different Cluster slots,
-    /// concurrently (the multiplexed connection pipelines them anyway).
-    async fn each(&self, cmds: Vec<redis::Cmd>) -> Result<Vec<redis::Value>> {
-        let runs = cmds.into_iter().map(|c| {
-            let mut conn = self.conn();
-            async move { c.query_async::<redis::Value>(&mut conn).await }
-        });
-        futures_util::future::join_all(runs)
-            .await
-            .into_iter()
-            .map(|r| r.map_err(StoreError::from))
-            .collect()
-    }
-
-    /// `PING` — for readiness checks.
-    pub async fn ping(&self) -> Result<()> {
-        self.bounded(async {
-            let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Take `key` for `ttl` unless someone else holds it (best effort, for
-    /// spreading periodic work; not for mutual exclusion of state changes).
-    pub async fn try_lock(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool> {
-        self.bounded(async {
-            let r: Option<String> = redis::cmd("SET")
-                .arg(key)
-                .arg(owner)
-                .arg("NX")
-                .arg("PX")
-                .arg(ttl.as_millis().max(1) as u64)
-                .query_async(&mut self.conn())
-                .await?;
-            Ok(r.is_some())
-        })
-        .await
-    }
-
-    /// The signing key kept in Redis, created once when absent.
-    pub async fn secret_key(&self, fresh: &str) -> Result<String> {
-        self.bounded(async {
-            let mut c = self.conn();
-            let _: bool = redis::cmd("SET")
-                .arg(keys::SECRET)
-                .arg(fresh)
-                .arg("NX")
-                .query_async::<Option<String>>(&mut c)
-                .await?
-                .is_some();
-            let v: String = redis::cmd("GET")
-                .arg(keys::SECRET)
-                .query_async(&mut c)
-                .await?;
-            Ok(v)
-        })
-        .await
     }
 }

@@ -8,10 +8,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::keys::{self, SourceKeys};
-use super::{Result, Store};
+use super::RedisStore;
 use crate::model::{Queue, Source, Tenant, TokenRecord};
+use crate::store::types::retention_ms;
+use crate::store::Result;
 
-impl Store {
+impl RedisStore {
     pub(super) async fn put_json<T: Serialize>(&self, key: &str, v: &T) -> Result<()> {
         let json = serde_json::to_string(v)?;
         let _: () = self.conn().set(key, json).await?;
@@ -300,8 +302,4 @@ impl Store {
         })
         .await
     }
-}
-
-fn retention_ms(hours: u32) -> u64 {
-    u64::from(hours) * 3_600_000
 }

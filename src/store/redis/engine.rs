@@ -7,77 +7,13 @@ use serde::Deserialize;
 
 use super::keys::{QueueKeys, SourceKeys};
 use super::value::{array, bytes, corrupt, int, status, string};
-use super::{Result, Store, StoreError};
+use super::RedisStore;
 use crate::model::{rfc3339_ms, Attempt, DeliveryState, Lease, QueueCounts, StoredMessage};
-
-/// A delivery to store.
-pub struct NewMessage<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    pub query: &'a str,
-    pub headers: &'a [(String, String)],
-    pub content_type: Option<&'a str>,
-    pub body: &'a [u8],
-    pub verified: bool,
-    pub scheme: &'a str,
-    pub dedupe_key: Option<&'a str>,
-    pub dedupe_window_secs: u64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum IngestOutcome {
-    /// Stored and fanned out to `queues` queues.
-    Stored { stream_id: String, queues: u64 },
-    /// Same dedupe key seen within the window: the first message's id.
-    Duplicate { stream_id: String },
-    /// The source was deleted.
-    SourceGone,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum SettleOp {
-    Ack,
-    /// Redeliver after this many ms, or per backoff when `None`.
-    Nack(Option<u64>),
-    Reject,
-    /// New lease length from now, in ms.
-    Extend(u64),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum SettleOutcome {
-    Done {
-        state: String,
-        lease_expires_at_ms: i64,
-    },
-    /// The lease was superseded (settled, replayed, or re-leased).
-    Stale,
-    /// The lease ran out before the outcome arrived.
-    Expired,
-    /// Queue or delivery no longer exists.
-    Gone,
-}
-
-#[derive(Debug, Clone)]
-pub enum ReplaySelector {
-    Ids(Vec<String>),
-    Range { from_ms: i64, to_ms: i64 },
-    DeadLetters,
-}
-
-/// Replay and reap handle at most this many messages per call.
-pub const REPLAY_LIMIT: usize = 10_000;
-
-/// Totals from one reap pass of one source.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ReapTotals {
-    pub ready: u64,
-    pub delayed: u64,
-    pub leased: u64,
-    pub dead: u64,
-    pub expired: u64,
-    pub trimmed: u64,
-}
+use crate::store::types::{
+    dedupe_digest, IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleOp, SettleOutcome,
+    REPLAY_LIMIT,
+};
+use crate::store::{Result, StoreError};
 
 /// The delivery state JSON written by the Lua scripts (cjson numbers may
 /// come back as floats, hence f64).
@@ -201,7 +137,7 @@ fn parse_entries(v: &Value) -> Result<Vec<StoredMessage>> {
         .collect()
 }
 
-impl Store {
+impl RedisStore {
     /// Store one message and fan it out to every queue of the source in one
     /// atomic step.
     pub async fn ingest(&self, source_id: &str, m: &NewMessage<'_>) -> Result<IngestOutcome> {
@@ -632,13 +568,6 @@ fn after(a: &str, b: &str) -> bool {
         (x.parse().unwrap_or(0), y.parse().unwrap_or(0))
     };
     parts(a) > parts(b)
-}
-
-/// Dedupe keys are provider data of any length: store a fixed-size digest.
-fn dedupe_digest(key: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::digest(key.as_bytes());
-    d.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -4,19 +4,12 @@
 use redis::AsyncCommands;
 
 use super::keys::{self, SourceKeys};
-use super::{Result, Store};
+use super::RedisStore;
 use crate::model::{Tenant, TokenRecord};
+use crate::store::types::Usage;
+use crate::store::Result;
 
-/// What a tenant uses of its limits.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Usage {
-    pub sources: u64,
-    pub queues: u64,
-    pub stored_bytes: u64,
-}
-
-impl Store {
+impl RedisStore {
     pub async fn update_tenant(&self, t: &Tenant) -> Result<()> {
         self.bounded(self.put_json(&keys::tenant(&t.id), t)).await
     }

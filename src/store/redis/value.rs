@@ -2,7 +2,7 @@
 
 use redis::Value;
 
-use super::{Result, StoreError};
+use crate::store::{Result, StoreError};
 
 pub fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())

@@ -1,0 +1,684 @@
+//! The queue engine on SQLite: the same state machine as the Redis
+//! backend's Lua scripts (see `store/redis/lua/`), one writer change per
+//! state change. Ingest writes the message and one delivery row per queue
+//! of the source in the same change, so the fan-out is atomic with the
+//! write and durable with it.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::rows::{
+    message_from_row, message_row, policy, source_number, Delivery, Policy, DEAD, DELAYED,
+    DELIVERY_COLS, LEASED, MESSAGE_COLS, READY,
+};
+use super::writer::{Ctx, Memory};
+use super::{now_ms, EmbeddedStore};
+use crate::model::{DeliveryState, Lease, QueueCounts, StoredMessage};
+use crate::store::types::{
+    dedupe_digest, IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleOp, SettleOutcome,
+    REAP_BATCH, REPLAY_LIMIT,
+};
+use crate::store::Result;
+
+/// Due redeliveries and expired leases a lease call handles first.
+const LEASE_UPKEEP: usize = 100;
+
+/// An ingest, owned (it crosses to the writer thread).
+struct Owned {
+    method: String,
+    path: String,
+    query: String,
+    headers: String,
+    content_type: Option<String>,
+    body: Vec<u8>,
+    verified: bool,
+    scheme: String,
+    dedupe_key: Option<String>,
+    digest: Option<String>,
+    window_ms: i64,
+    size: i64,
+}
+
+/// Move due delayed deliveries of a queue to ready. Returns how many.
+fn promote_due(db: &Connection, mem: &mut Memory, qn: i64, now: i64, limit: usize) -> Result<u64> {
+    let due: Vec<Delivery> = db
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLS} FROM deliveries d \
+             WHERE d.qn = ?1 AND d.state = ?2 AND d.k <= ?3 ORDER BY d.k LIMIT ?4"
+        ))?
+        .query_map(params![qn, DELAYED, now, limit as i64], Delivery::from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    for mut d in due.iter().cloned() {
+        d.due = None;
+        d.make_ready(mem);
+        d.save(db)?;
+    }
+    Ok(due.len() as u64)
+}
+
+/// Expired leases count as failed attempts. Returns (expired, made ready).
+fn reclaim_expired(
+    db: &Connection,
+    mem: &mut Memory,
+    pol: &Policy,
+    now: i64,
+    limit: usize,
+) -> Result<(u64, u64)> {
+    let exp: Vec<Delivery> = db
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLS} FROM deliveries d \
+             WHERE d.qn = ?1 AND d.state = ?2 AND d.k <= ?3 ORDER BY d.k LIMIT ?4"
+        ))?
+        .query_map(
+            params![pol.qn, LEASED, now, limit as i64],
+            Delivery::from_row,
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut ready = 0;
+    for mut d in exp.iter().cloned() {
+        if d.fail(pol, now, "expired", "lease_expired", None, mem) == READY {
+            ready += 1;
+        }
+        d.save(db)?;
+    }
+    Ok((exp.len() as u64, ready))
+}
+
+fn count(db: &Connection, qn: i64, state: i64) -> Result<u64> {
+    let n: i64 = db
+        .prepare_cached("SELECT count(*) FROM deliveries WHERE qn = ?1 AND state = ?2")?
+        .query_row([qn, state], |r| r.get(0))?;
+    Ok(n as u64)
+}
+
+fn ingest(c: &mut Ctx<'_>, source_id: &str, m: &Owned) -> Result<IngestOutcome> {
+    let db = c.db;
+    let Some((sn, last_ms, last_seq)) = db
+        .prepare_cached("SELECT sn, last_ms, last_seq FROM sources WHERE id = ?1")?
+        .query_row([source_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .optional()?
+    else {
+        return Ok(IngestOutcome::SourceGone);
+    };
+    let now = now_ms();
+    if let Some(dk) = &m.digest {
+        let prev: Option<(i64, i64)> = db
+            .prepare_cached(
+                "SELECT ms, seq FROM dedupe WHERE sn = ?1 AND digest = ?2 AND expires > ?3",
+            )?
+            .query_row(params![sn, dk, now], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((ms, seq)) = prev {
+            return Ok(IngestOutcome::Duplicate {
+                stream_id: format!("{ms}-{seq}"),
+            });
+        }
+    }
+    // stream ids only grow, whatever the clock does (as Redis XADD)
+    let (ms, seq) = if now > last_ms {
+        (now, 0)
+    } else {
+        (last_ms, last_seq + 1)
+    };
+    db.prepare_cached(
+        "INSERT INTO messages (sn, ms, seq, method, path, query, headers, content_type, body, \
+         verified, scheme, dedupe_key, size) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        sn,
+        ms,
+        seq,
+        m.method,
+        m.path,
+        m.query,
+        m.headers,
+        m.content_type,
+        m.body,
+        m.verified as i64,
+        m.scheme,
+        m.dedupe_key,
+        m.size
+    ])?;
+    let msg = db.last_insert_rowid();
+    if let Some(dk) = &m.digest {
+        db.prepare_cached(
+            "INSERT OR REPLACE INTO dedupe (sn, digest, ms, seq, expires) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![sn, dk, ms, seq, now + m.window_ms])?;
+    }
+    db.prepare_cached(
+        "UPDATE sources SET last_ms = ?2, last_seq = ?3, bytes = bytes + ?4 WHERE sn = ?1",
+    )?
+    .execute(params![sn, ms, seq, m.size])?;
+    let queues: Vec<i64> = db
+        .prepare_cached("SELECT qn FROM queues WHERE sn = ?1")?
+        .query_map([sn], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut insert =
+        db.prepare_cached("INSERT INTO deliveries (msg, qn, state, k) VALUES (?1, ?2, 0, ?3)")?;
+    for qn in &queues {
+        insert.execute(params![msg, qn, c.mem.next_rank()])?;
+    }
+    if !queues.is_empty() {
+        c.wake(source_id, "*", 1);
+    }
+    Ok(IngestOutcome::Stored {
+        stream_id: format!("{ms}-{seq}"),
+        queues: queues.len() as u64,
+    })
+}
+
+fn lease(
+    c: &mut Ctx<'_>,
+    source_id: &str,
+    queue_id: &str,
+    want: usize,
+    lease_ms: u64,
+) -> Result<Option<Vec<Lease>>> {
+    let db = c.db;
+    let Some(pol) = policy(db, source_id, queue_id)? else {
+        return Ok(None);
+    };
+    let now = now_ms();
+    let mut moved = promote_due(db, c.mem, pol.qn, now, LEASE_UPKEEP)?;
+    moved += reclaim_expired(db, c.mem, &pol, now, LEASE_UPKEEP)?.1;
+    let lease = if lease_ms == 0 {
+        pol.lease_ms
+    } else {
+        lease_ms as i64
+    };
+    let picked: Vec<(Delivery, StoredMessage)> = db
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLS}, {MESSAGE_COLS} FROM deliveries d \
+             JOIN messages m ON m.id = d.msg \
+             WHERE d.qn = ?1 AND d.state = ?2 ORDER BY d.k LIMIT ?3"
+        ))?
+        .query_map(params![pol.qn, READY, want as i64], |r| {
+            Ok((Delivery::from_row(r)?, message_from_row(r, 12)?))
+        })?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(super::rows::corrupt_on_decode)?;
+    let mut out = Vec::with_capacity(picked.len());
+    for (mut d, message) in picked {
+        d.lease(now, lease);
+        d.save(db)?;
+        out.push(Lease {
+            message,
+            attempt: d.attempts,
+            generation: d.gen,
+            expires_at_ms: now + lease,
+            max_attempts: pol.max_attempts,
+            replayed: d.replayed,
+        });
+    }
+    if moved > 0 {
+        let ready = count(db, pol.qn, READY)?;
+        c.wake(source_id, queue_id, ready);
+    }
+    Ok(Some(out))
+}
+
+fn settle(
+    c: &mut Ctx<'_>,
+    source_id: &str,
+    queue_id: &str,
+    stream_id: &str,
+    generation: u64,
+    op: SettleOp,
+    reason: &str,
+) -> Result<SettleOutcome> {
+    let db = c.db;
+    let Some(pol) = policy(db, source_id, queue_id)? else {
+        return Ok(SettleOutcome::Gone);
+    };
+    let Some(msg) = message_row(db, pol.sn, stream_id)? else {
+        return Ok(SettleOutcome::Gone);
+    };
+    let Some(mut d) = Delivery::load(db, msg, pol.qn)? else {
+        return Ok(SettleOutcome::Gone);
+    };
+    if d.state != LEASED || d.gen != generation {
+        return Ok(SettleOutcome::Stale);
+    }
+    let now = now_ms();
+    if d.lease_exp.unwrap_or(0) <= now {
+        return Ok(SettleOutcome::Expired);
+    }
+    let done = |state: &str, e: i64| SettleOutcome::Done {
+        state: state.into(),
+        lease_expires_at_ms: e,
+    };
+    Ok(match op {
+        SettleOp::Ack => {
+            d.close_attempt("ack", "", now);
+            d.state = super::rows::ACKED;
+            d.k = 0;
+            d.lease_exp = None;
+            d.save(db)?;
+            done("acked", 0)
+        }
+        SettleOp::Nack(delay) => {
+            let s = d.fail(&pol, now, "nack", reason, delay.map(|d| d as i64), c.mem);
+            d.save(db)?;
+            if s == READY {
+                c.wake(source_id, queue_id, 1);
+            }
+            done(super::rows::state_name(s), 0)
+        }
+        SettleOp::Reject => {
+            d.close_attempt("reject", reason, now);
+            d.state = DEAD;
+            d.lease_exp = None;
+            d.dead_at = Some(now);
+            d.k = now;
+            d.dead_reason = Some(if reason.is_empty() {
+                "rejected".into()
+            } else {
+                reason.into()
+            });
+            d.save(db)?;
+            done("dead", 0)
+        }
+        SettleOp::Extend(ms) => {
+            let e = now + ms as i64;
+            d.lease_exp = Some(e);
+            d.k = e;
+            d.save(db)?;
+            done("leased", e)
+        }
+    })
+}
+
+fn replay(
+    c: &mut Ctx<'_>,
+    source_id: &str,
+    queue_id: &str,
+    sel: &ReplaySelector,
+) -> Result<Option<u64>> {
+    let db = c.db;
+    let Some(pol) = policy(db, source_id, queue_id)? else {
+        return Ok(None);
+    };
+    let msgs: Vec<i64> = match sel {
+        ReplaySelector::Ids(ids) => {
+            let mut v = Vec::with_capacity(ids.len());
+            for sid in ids {
+                if let Some(m) = message_row(db, pol.sn, sid)? {
+                    v.push(m);
+                }
+            }
+            v
+        }
+        ReplaySelector::Range { from_ms, to_ms } => db
+            .prepare_cached(
+                "SELECT id FROM messages WHERE sn = ?1 AND ms >= ?2 AND ms <= ?3 \
+                 ORDER BY ms, seq LIMIT ?4",
+            )?
+            .query_map(params![pol.sn, from_ms, to_ms, REPLAY_LIMIT as i64], |r| {
+                r.get(0)
+            })?
+            .collect::<rusqlite::Result<_>>()?,
+        ReplaySelector::DeadLetters => db
+            .prepare_cached(
+                "SELECT msg FROM deliveries WHERE qn = ?1 AND state = ?2 \
+                 ORDER BY k, msg LIMIT ?3",
+            )?
+            .query_map(params![pol.qn, DEAD, REPLAY_LIMIT as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
+    };
+    let now = now_ms();
+    let mut n = 0;
+    for msg in msgs {
+        let mut d =
+            Delivery::load(db, msg, pol.qn)?.unwrap_or_else(|| Delivery::fresh(msg, pol.qn));
+        if d.state == LEASED {
+            d.close_attempt("replaced", "replayed", now);
+        }
+        d.attempts = 0;
+        d.replayed = true;
+        d.lease_exp = None;
+        d.due = None;
+        d.dead_reason = None;
+        d.dead_at = None;
+        d.make_ready(c.mem);
+        d.save(db)?;
+        n += 1;
+    }
+    c.wake(source_id, queue_id, n);
+    Ok(Some(n))
+}
+
+fn reap(c: &mut Ctx<'_>, source_id: &str) -> Result<ReapTotals> {
+    let db = c.db;
+    let mut t = ReapTotals::default();
+    let Some((sn, retention)) = db
+        .prepare_cached("SELECT sn, retention_ms FROM sources WHERE id = ?1")?
+        .query_row([source_id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })
+        .optional()?
+    else {
+        return Ok(t);
+    };
+    let now = now_ms();
+    let queue_ids: Vec<String> = db
+        .prepare_cached("SELECT id FROM queues WHERE sn = ?1")?
+        .query_map([sn], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for qid in &queue_ids {
+        let Some(pol) = policy(db, source_id, qid)? else {
+            continue;
+        };
+        let moved = promote_due(db, c.mem, pol.qn, now, REAP_BATCH)?;
+        let (expired, made_ready) = reclaim_expired(db, c.mem, &pol, now, REAP_BATCH)?;
+        t.expired += expired;
+        let ready = count(db, pol.qn, READY)?;
+        if moved + made_ready > 0 {
+            c.wake(source_id, qid, ready);
+        }
+        t.ready += ready;
+        t.delayed += count(db, pol.qn, DELAYED)?;
+        t.leased += count(db, pol.qn, LEASED)?;
+        t.dead += count(db, pol.qn, DEAD)?;
+    }
+    db.prepare_cached("DELETE FROM dedupe WHERE sn = ?1 AND expires <= ?2")?
+        .execute([sn, now])?;
+    if retention > 0 {
+        let cutoff = now - retention;
+        let (cm, cs) = c.mem.trim.get(&sn).copied().unwrap_or((-1, -1));
+        let entries: Vec<(i64, i64, i64, i64)> = db
+            .prepare_cached(
+                "SELECT id, ms, seq, size FROM messages \
+                 WHERE sn = ?1 AND (ms, seq) > (?2, ?3) AND ms <= ?4 \
+                 ORDER BY ms, seq LIMIT ?5",
+            )?
+            .query_map(params![sn, cm, cs, cutoff, REAP_BATCH as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut pending = db.prepare_cached(
+            "SELECT 1 FROM deliveries WHERE msg = ?1 AND state IN (0, 1, 2) LIMIT 1",
+        )?;
+        let mut freed = 0i64;
+        for (id, _, _, size) in &entries {
+            if pending.exists([id])? {
+                continue;
+            }
+            db.prepare_cached("DELETE FROM deliveries WHERE msg = ?1")?
+                .execute([id])?;
+            db.prepare_cached("DELETE FROM messages WHERE id = ?1")?
+                .execute([id])?;
+            freed += size;
+            t.trimmed += 1;
+        }
+        if freed > 0 {
+            db.prepare_cached("UPDATE sources SET bytes = bytes - ?2 WHERE sn = ?1")?
+                .execute([sn, freed])?;
+        }
+        match entries.last() {
+            Some((_, ms, seq, _)) if entries.len() >= REAP_BATCH => {
+                c.mem.trim.insert(sn, (*ms, *seq));
+            }
+            _ => {
+                c.mem.trim.remove(&sn);
+            }
+        }
+    }
+    Ok(t)
+}
+
+impl EmbeddedStore {
+    pub async fn ingest(&self, source_id: &str, m: &NewMessage<'_>) -> Result<IngestOutcome> {
+        let headers = serde_json::to_string(m.headers)?;
+        let owned = Owned {
+            size: m.stored_size(&headers) as i64,
+            method: m.method.into(),
+            path: m.path.into(),
+            query: m.query.into(),
+            headers,
+            content_type: m.content_type.map(Into::into),
+            body: m.body.to_vec(),
+            verified: m.verified,
+            scheme: m.scheme.into(),
+            dedupe_key: m.dedupe_key.map(Into::into),
+            digest: m.dedupe_key.map(dedupe_digest),
+            window_ms: (m.dedupe_window_secs as i64).saturating_mul(1000),
+        };
+        let source_id = source_id.to_string();
+        self.write(move |c| ingest(c, &source_id, &owned)).await
+    }
+
+    pub async fn lease(
+        &self,
+        source_id: &str,
+        queue_id: &str,
+        count: usize,
+        lease_ms: u64,
+    ) -> Result<Option<Vec<Lease>>> {
+        let (s, q) = (source_id.to_string(), queue_id.to_string());
+        self.write(move |c| lease(c, &s, &q, count, lease_ms)).await
+    }
+
+    pub async fn settle(
+        &self,
+        source_id: &str,
+        queue_id: &str,
+        stream_id: &str,
+        generation: u64,
+        op: SettleOp,
+        reason: &str,
+    ) -> Result<SettleOutcome> {
+        let (s, q, m, r) = (
+            source_id.to_string(),
+            queue_id.to_string(),
+            stream_id.to_string(),
+            reason.to_string(),
+        );
+        self.write(move |c| settle(c, &s, &q, &m, generation, op, &r))
+            .await
+    }
+
+    pub async fn replay(
+        &self,
+        source_id: &str,
+        queue_id: &str,
+        sel: &ReplaySelector,
+    ) -> Result<Option<u64>> {
+        let (s, q, sel) = (source_id.to_string(), queue_id.to_string(), sel.clone());
+        self.write(move |c| replay(c, &s, &q, &sel)).await
+    }
+
+    pub async fn reap(&self, source_id: &str) -> Result<ReapTotals> {
+        let s = source_id.to_string();
+        self.write(move |c| reap(c, &s)).await
+    }
+
+    pub async fn queue_counts(&self, source_id: &str, queue_id: &str) -> Result<QueueCounts> {
+        let (s, q) = (source_id.to_string(), queue_id.to_string());
+        self.read(move |db| {
+            let mut out = QueueCounts {
+                ready: 0,
+                delayed: 0,
+                leased: 0,
+                dead: 0,
+                oldest_ready_age_seconds: 0.0,
+            };
+            let Some(pol) = policy(db, &s, &q)? else {
+                return Ok(out);
+            };
+            out.ready = count(db, pol.qn, READY)?;
+            out.delayed = count(db, pol.qn, DELAYED)?;
+            out.leased = count(db, pol.qn, LEASED)?;
+            out.dead = count(db, pol.qn, DEAD)?;
+            let oldest: Option<i64> = db
+                .prepare_cached(
+                    "SELECT m.ms FROM deliveries d JOIN messages m ON m.id = d.msg \
+                     WHERE d.qn = ?1 AND d.state = ?2 ORDER BY d.k LIMIT 1",
+                )?
+                .query_row([pol.qn, READY], |r| r.get(0))
+                .optional()?;
+            if let Some(ms) = oldest {
+                out.oldest_ready_age_seconds = ((now_ms() - ms).max(0) as f64) / 1000.0;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn dead_letters(
+        &self,
+        source_id: &str,
+        queue_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<(String, DeliveryState)>> {
+        let (s, q) = (source_id.to_string(), queue_id.to_string());
+        self.read(move |db| {
+            let Some(pol) = policy(db, &s, &q)? else {
+                return Ok(vec![]);
+            };
+            if limit == 0 || offset > i64::MAX as u64 {
+                return Ok(vec![]);
+            }
+            let rows: Vec<(String, DeliveryState)> = db
+                .prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLS}, m.ms, m.seq FROM deliveries d \
+                     JOIN messages m ON m.id = d.msg \
+                     WHERE d.qn = ?1 AND d.state = ?2 ORDER BY d.k, d.msg LIMIT ?3 OFFSET ?4"
+                ))?
+                .query_map(
+                    params![
+                        pol.qn,
+                        DEAD,
+                        limit.min(i64::MAX as u64) as i64,
+                        offset as i64
+                    ],
+                    |r| {
+                        let d = Delivery::from_row(r)?;
+                        let (ms, seq): (i64, i64) = (r.get(12)?, r.get(13)?);
+                        Ok((format!("{ms}-{seq}"), d.to_state()))
+                    },
+                )?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(super::rows::corrupt_on_decode)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    pub async fn history(
+        &self,
+        source_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        let s = source_id.to_string();
+        let before = match before {
+            Some(b) => match crate::store::types::parse_stream_id(b) {
+                Some(p) => p,
+                None => return Ok(vec![]),
+            },
+            None => (i64::MAX, i64::MAX),
+        };
+        self.read(move |db| {
+            let Some(sn) = source_number(db, &s)? else {
+                return Ok(vec![]);
+            };
+            let v = db
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLS} FROM messages m \
+                     WHERE m.sn = ?1 AND (m.ms, m.seq) < (?2, ?3) AND m.ms >= ?4 AND m.ms <= ?5 \
+                     ORDER BY m.ms DESC, m.seq DESC LIMIT ?6"
+                ))?
+                .query_map(
+                    params![sn, before.0, before.1, from_ms, to_ms, limit as i64],
+                    |r| message_from_row(r, 0),
+                )?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(super::rows::corrupt_on_decode)?;
+            Ok(v)
+        })
+        .await
+    }
+
+    pub async fn message(&self, source_id: &str, stream_id: &str) -> Result<Option<StoredMessage>> {
+        let (s, sid) = (source_id.to_string(), stream_id.to_string());
+        self.read(move |db| {
+            let Some(sn) = source_number(db, &s)? else {
+                return Ok(None);
+            };
+            let Some(id) = message_row(db, sn, &sid)? else {
+                return Ok(None);
+            };
+            db.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLS} FROM messages m WHERE m.id = ?1"
+            ))?
+            .query_row([id], |r| message_from_row(r, 0))
+            .optional()
+            .map_err(super::rows::corrupt_on_decode)
+        })
+        .await
+    }
+
+    pub async fn delivery_state(
+        &self,
+        source_id: &str,
+        queue_id: &str,
+        stream_id: &str,
+    ) -> Result<Option<DeliveryState>> {
+        let (s, q, sid) = (
+            source_id.to_string(),
+            queue_id.to_string(),
+            stream_id.to_string(),
+        );
+        self.read(move |db| {
+            let Some(pol) = policy(db, &s, &q)? else {
+                return Ok(None);
+            };
+            let Some(msg) = message_row(db, pol.sn, &sid)? else {
+                return Ok(None);
+            };
+            Ok(Delivery::load(db, msg, pol.qn)?.map(|d| d.to_state()))
+        })
+        .await
+    }
+
+    pub async fn still_leased(
+        &self,
+        source_id: &str,
+        queue_id: &str,
+        held: &[(String, u64)],
+    ) -> Result<Vec<bool>> {
+        if held.is_empty() {
+            return Ok(vec![]);
+        }
+        let (s, q, held) = (source_id.to_string(), queue_id.to_string(), held.to_vec());
+        self.read(move |db| {
+            let Some(pol) = policy(db, &s, &q)? else {
+                return Ok(vec![false; held.len()]);
+            };
+            let now = now_ms();
+            let mut out = Vec::with_capacity(held.len());
+            for (sid, g) in &held {
+                let d = match message_row(db, pol.sn, sid)? {
+                    Some(msg) => Delivery::load(db, msg, pol.qn)?,
+                    None => None,
+                };
+                out.push(d.is_some_and(|d| {
+                    d.state == LEASED && d.gen == *g && d.lease_exp.unwrap_or(0) > now
+                }));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

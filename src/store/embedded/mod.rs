@@ -1,0 +1,258 @@
+//! The embedded backend: SQLite (WAL, `synchronous=FULL`) in one file under
+//! the data directory; nothing to install, one process per directory.
+//!
+//! Every state change runs on one writer thread that takes all the changes
+//! waiting for it, applies each inside its own savepoint, and commits them
+//! together: one commit and one fsync for a whole batch of concurrent
+//! ingests (group commit), and no caller hears "done" before its change is
+//! on disk. Reads run on their own connections (WAL readers never block the
+//! writer). Waiting consumers are woken in-process right after the commit.
+//!
+//! The schema (`schema.sql`) is this backend's own; it shares only the
+//! value types of `store::types` with the Redis backend.
+
+mod catalog;
+mod engine;
+mod rows;
+mod writer;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::notify::Notifier;
+use crate::store::{Result, StoreError};
+use writer::Writer;
+
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "hookbay.db";
+/// The lock file that keeps a second process out of the directory.
+pub const LOCK_FILE: &str = "hookbay.lock";
+
+/// Why the embedded store could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create data dir {0}: {1}")]
+    Dir(PathBuf, std::io::Error),
+    #[error(
+        "data dir {0} is in use by another hookbay process (lock file {LOCK_FILE} is held); \
+         one process per data dir"
+    )]
+    Locked(PathBuf),
+    #[error("cannot lock data dir {0}: {1}")]
+    Lock(PathBuf, std::io::Error),
+    #[error("cannot open database {0}: {1}")]
+    Db(PathBuf, rusqlite::Error),
+}
+
+/// Handle to the embedded backend; cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Writer,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    /// token buckets (one process: no need to share them on disk)
+    rates: Mutex<HashMap<(String, String), (f64, i64)>>,
+    dir: PathBuf,
+    op_timeout: Duration,
+    // held for the life of the store: released when the process exits
+    _lock: File,
+}
+
+/// Readers kept open for queries.
+const READERS: usize = 4;
+
+fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    c.busy_timeout(Duration::from_secs(5))?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: the WAL is fsync'd at every commit, so a commit is on disk
+    c.pragma_update(None, "synchronous", "FULL")?;
+    c.pragma_update(None, "foreign_keys", "OFF")?;
+    c.set_prepared_statement_cache_capacity(64);
+    Ok(c)
+}
+
+impl EmbeddedStore {
+    /// Open (creating if needed) the store in `dir`. Fails at once when
+    /// another process holds the directory.
+    pub fn open(dir: &Path, notifier: Notifier) -> std::result::Result<Self, OpenError> {
+        std::fs::create_dir_all(dir).map_err(|e| OpenError::Dir(dir.into(), e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| OpenError::Lock(dir.into(), e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(OpenError::Locked(dir.into())),
+            Err(std::fs::TryLockError::Error(e)) => return Err(OpenError::Lock(dir.into(), e)),
+        }
+        let path = dir.join(DB_FILE);
+        let db_err = |e| OpenError::Db(path.clone(), e);
+        let w = open_conn(&path).map_err(db_err)?;
+        w.execute_batch(SCHEMA).map_err(db_err)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = open_conn(&path).map_err(db_err)?;
+            r.pragma_update(None, "query_only", true).map_err(db_err)?;
+            readers.push(Mutex::new(r));
+        }
+        let writer = Writer::start(w, notifier).map_err(db_err)?;
+        Ok(EmbeddedStore {
+            inner: Arc::new(Inner {
+                writer,
+                readers,
+                next_reader: AtomicUsize::new(0),
+                rates: Mutex::new(HashMap::new()),
+                dir: dir.into(),
+                op_timeout: Duration::from_secs(5),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Run `f` on the writer thread inside the next group commit; the
+    /// result arrives once the batch is on disk.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut writer::Ctx<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let rx = self.inner.writer.submit(f)?;
+        match tokio::time::timeout(self.inner.op_timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(StoreError::Unavailable("the store's writer stopped".into())),
+            Err(_) => Err(StoreError::timed_out(self.inner.op_timeout)),
+        }
+    }
+
+    /// Run a query on a reader connection (off the async runtime).
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[i].lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn)
+        });
+        match tokio::time::timeout(self.inner.op_timeout, run).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(StoreError::Failed(Box::new(e))),
+            Err(_) => Err(StoreError::timed_out(self.inner.op_timeout)),
+        }
+    }
+
+    /// Readiness: a write reaches the disk (a full or read-only disk, or a
+    /// stopped writer, answers an error).
+    pub async fn ping(&self) -> Result<()> {
+        self.write(|c| {
+            c.db.prepare_cached("INSERT OR REPLACE INTO meta (k, v) VALUES ('probe', ?1)")?
+                .execute([now_ms().to_string()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// One process per data dir: this one always reaps.
+    pub async fn reap_lock(&self, _owner: &str, _ttl: Duration) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// The signing key kept in the store, created once when absent.
+    pub async fn secret_key(&self, fresh: &str) -> Result<String> {
+        let fresh = fresh.to_string();
+        self.write(move |c| {
+            c.db.prepare_cached("INSERT OR IGNORE INTO meta (k, v) VALUES ('secret', ?1)")?
+                .execute([&fresh])?;
+            let v: String =
+                c.db.prepare_cached("SELECT v FROM meta WHERE k = 'secret'")?
+                    .query_row([], |r| r.get(0))?;
+            Ok(v)
+        })
+        .await
+    }
+
+    /// Take up to `want` tokens from the tenant's `kind` bucket (the same
+    /// arithmetic as the Redis backend's `rate.lua`, kept in memory).
+    pub async fn take_tokens(
+        &self,
+        tenant_id: &str,
+        kind: &str,
+        per_second: u64,
+        want: u64,
+    ) -> Result<std::result::Result<u64, u64>> {
+        let now = now_ms();
+        let rate = per_second.max(1) as f64;
+        let burst = per_second.saturating_mul(2).max(1) as f64;
+        let want = want.max(1);
+        let mut rates = self.inner.rates.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, ts) = rates
+            .entry((tenant_id.to_string(), kind.to_string()))
+            .or_insert((burst, now));
+        *tokens = burst.min(*tokens + (now - *ts).max(0) as f64 * rate / 1000.0);
+        *ts = now;
+        Ok(if *tokens >= 1.0 {
+            let granted = (tokens.floor() as u64).min(want);
+            *tokens -= granted as f64;
+            Ok(granted)
+        } else {
+            Err(((1.0 - *tokens) * 1000.0 / rate).ceil() as u64)
+        })
+    }
+}
+
+/// The wall clock in ms (one process: every caller shares it).
+pub(super) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// SQLite errors that a later try may not repeat (full or read-only disk,
+/// I/O errors, a busy lock) are transient; the rest are deterministic.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as C;
+        let transient = matches!(
+            e.sqlite_error_code(),
+            Some(
+                C::DiskFull
+                    | C::ReadOnly
+                    | C::SystemIoFailure
+                    | C::CannotOpen
+                    | C::DatabaseBusy
+                    | C::DatabaseLocked
+                    | C::OutOfMemory
+            )
+        );
+        crate::metrics::store_error();
+        if transient {
+            StoreError::Unavailable(Box::new(e))
+        } else {
+            StoreError::Failed(Box::new(e))
+        }
+    }
+}

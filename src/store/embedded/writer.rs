@@ -1,0 +1,231 @@
+//! The writer thread and its group commit. Callers submit a change (a
+//! closure over the write connection); the thread takes every change
+//! waiting, runs each inside its own savepoint (a change that fails is
+//! rolled back alone), commits the batch with one fsync, and only then
+//! answers the callers and wakes local waiters. A failed commit answers
+//! every caller of the batch with the error: nothing was stored.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::notify::Notifier;
+use crate::store::{Result, StoreError};
+
+/// Most changes committed together.
+const MAX_BATCH: usize = 512;
+
+/// What a change sees: the write connection inside the open transaction,
+/// the writer's in-memory counters, and the wake-ups to send on commit.
+pub struct Ctx<'a> {
+    pub db: &'a Connection,
+    pub mem: &'a mut Memory,
+    wakes: &'a mut Vec<(String, String, u64)>,
+}
+
+impl Ctx<'_> {
+    /// Wake up to `n` waiters of `queue` ("*": every queue of `source`)
+    /// once this batch is committed.
+    pub fn wake(&mut self, source: &str, queue: &str, n: u64) {
+        if n > 0 {
+            self.wakes.push((source.into(), queue.into(), n));
+        }
+    }
+}
+
+/// Writer-local state that needs no durability: counters that only have
+/// to grow, and scan cursors that only save work.
+pub struct Memory {
+    rank: i64,
+    /// per source number: the last (ms, seq) the retention scan checked
+    pub trim: HashMap<i64, (i64, i64)>,
+}
+
+impl Memory {
+    /// The next FIFO rank of a ready delivery (always larger than every
+    /// rank issued before, across restarts).
+    pub fn next_rank(&mut self) -> i64 {
+        self.rank += 1;
+        self.rank
+    }
+}
+
+/// A committed result, or why the batch did not commit.
+type Commit = std::result::Result<(), (bool, String)>;
+
+trait Change: Send {
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> bool;
+    fn finish(self: Box<Self>, commit: &Commit);
+}
+
+struct Op<T, F> {
+    f: Option<F>,
+    out: Option<Result<T>>,
+    tx: Option<oneshot::Sender<Result<T>>>,
+}
+
+impl<T, F> Change for Op<T, F>
+where
+    T: Send,
+    F: FnOnce(&mut Ctx<'_>) -> Result<T> + Send,
+{
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let r = match self.f.take() {
+            Some(f) => match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx))) {
+                Ok(r) => r,
+                Err(_) => Err(StoreError::Failed("a store change panicked".into())),
+            },
+            None => Err(StoreError::Failed("change run twice".into())),
+        };
+        let ok = r.is_ok();
+        self.out = Some(r);
+        ok
+    }
+
+    fn finish(mut self: Box<Self>, commit: &Commit) {
+        let r = match commit {
+            Ok(()) => self
+                .out
+                .take()
+                .unwrap_or_else(|| Err(StoreError::Failed("change never ran".into()))),
+            Err((true, why)) => Err(StoreError::Unavailable(why.clone().into())),
+            Err((false, why)) => Err(StoreError::Failed(why.clone().into())),
+        };
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(r);
+        }
+    }
+}
+
+/// The handle callers submit changes through.
+pub struct Writer {
+    tx: mpsc::Sender<Box<dyn Change>>,
+}
+
+impl Writer {
+    /// Start the writer thread on `db` (schema already applied).
+    pub fn start(db: Connection, notifier: Notifier) -> rusqlite::Result<Writer> {
+        // ranks continue above every rank stored so far
+        let rank: i64 = db.query_row(
+            "SELECT coalesce(max(k), 0) FROM deliveries WHERE state = 0",
+            [],
+            |r| r.get(0),
+        )?;
+        let mem = Memory {
+            rank,
+            trim: HashMap::new(),
+        };
+        let (tx, rx) = mpsc::channel::<Box<dyn Change>>();
+        std::thread::Builder::new()
+            .name("hookbay-store-writer".into())
+            .spawn(move || run(db, rx, mem, notifier))
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(Writer { tx })
+    }
+
+    /// Queue `f` for the next batch; the receiver yields its result after
+    /// the commit.
+    pub fn submit<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T>>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Ctx<'_>) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let op = Box::new(Op {
+            f: Some(f),
+            out: None,
+            tx: Some(tx),
+        });
+        self.tx
+            .send(op)
+            .map_err(|_| StoreError::Unavailable("the store's writer stopped".into()))?;
+        Ok(rx)
+    }
+}
+
+fn run(db: Connection, rx: mpsc::Receiver<Box<dyn Change>>, mut mem: Memory, notifier: Notifier) {
+    let mut batch: Vec<Box<dyn Change>> = Vec::with_capacity(MAX_BATCH);
+    let mut wakes = Vec::new();
+    let mut failing = false;
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        wakes.clear();
+        let commit = apply(&db, &mut batch, &mut mem, &mut wakes);
+        match &commit {
+            Ok(()) => {
+                if failing {
+                    tracing::info!("embedded store writes again");
+                    failing = false;
+                }
+                for (s, q, n) in &wakes {
+                    notifier.wake(s, q, *n);
+                }
+            }
+            Err((_, why)) => {
+                if !failing {
+                    tracing::error!(error = %why, "embedded store cannot commit (disk full or read-only?); answering 503 until it can");
+                    failing = true;
+                }
+            }
+        }
+        for c in batch.drain(..) {
+            c.finish(&commit);
+        }
+    }
+}
+
+fn classify(e: rusqlite::Error) -> (bool, String) {
+    let msg = e.to_string();
+    (StoreError::from(e).is_transient(), msg)
+}
+
+/// Run the batch in one transaction; `Err` when it could not commit.
+fn apply(
+    db: &Connection,
+    batch: &mut [Box<dyn Change>],
+    mem: &mut Memory,
+    wakes: &mut Vec<(String, String, u64)>,
+) -> Commit {
+    db.execute_batch("BEGIN IMMEDIATE").map_err(classify)?;
+    for c in batch.iter_mut() {
+        let mark = wakes.len();
+        let step = db
+            .execute_batch("SAVEPOINT change")
+            .map_err(classify)
+            .and_then(|()| {
+                let mut ctx = Ctx {
+                    db,
+                    mem: &mut *mem,
+                    wakes: &mut *wakes,
+                };
+                let ok = c.run(&mut ctx);
+                if !ok {
+                    db.execute_batch("ROLLBACK TO change").map_err(classify)?;
+                }
+                db.execute_batch("RELEASE change").map_err(classify)?;
+                Ok(ok)
+            });
+        match step {
+            Ok(true) => {}
+            Ok(false) => wakes.truncate(mark),
+            Err(e) => {
+                let _ = db.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+    if let Err(e) = db.execute_batch("COMMIT") {
+        let _ = db.execute_batch("ROLLBACK");
+        return Err(classify(e));
+    }
+    Ok(())
+}

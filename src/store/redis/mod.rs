@@ -1,0 +1,202 @@
+//! The Redis backend: one Redis or a Redis Cluster, any number of
+//! stateless relay nodes. The catalog (tenants, sources, queues, tokens) and
+//! the queue engine (ingest, lease, settle, replay, reap: one Lua script per
+//! state change, see `lua/`); every key it uses is built in `keys.rs`.
+//!
+//! Connections: a fixed set of multiplexed connections that pipeline
+//! concurrent commands (fewer round trips than a checkout pool), reconnect on
+//! their own after a Redis restart, and never grow with the number of
+//! waiting consumers (those wait on `notify`, not on Redis).
+
+mod catalog;
+mod conn;
+mod engine;
+pub mod keys;
+mod scripts;
+mod tenancy;
+mod value;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::store::{Result, StoreError};
+use conn::Conn;
+
+/// Connection-level failures are transient; everything Redis answered with
+/// an error of its own (a Lua runtime error, WRONGTYPE, a parse failure) is
+/// deterministic.
+fn transient(e: &redis::RedisError) -> bool {
+    use redis::ErrorKind as K;
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            K::BusyLoadingError
+                | K::TryAgain
+                | K::ClusterDown
+                | K::MasterDown
+                | K::ReadOnly
+                | K::Moved
+                | K::Ask
+                | K::AuthenticationFailed
+                | K::ClusterConnectionNotFound
+        )
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        crate::metrics::redis_error();
+        if transient(&e) {
+            StoreError::Unavailable(Box::new(e))
+        } else {
+            StoreError::Failed(Box::new(e))
+        }
+    }
+}
+
+/// Handle to the Redis backend; cheap to clone.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conns: Vec<Conn>,
+    next: AtomicUsize,
+    client: redis::Client,
+    scripts: scripts::Scripts,
+    op_timeout: Duration,
+}
+
+impl RedisStore {
+    /// Open `pool_size` multiplexed connections to one Redis, or to a
+    /// Redis Cluster when `cluster` (then `urls` are seed nodes). Fails fast
+    /// when Redis is unreachable; the caller decides whether to retry.
+    pub async fn connect(urls: &[String], cluster: bool, pool_size: usize) -> Result<RedisStore> {
+        let first = urls
+            .first()
+            .ok_or_else(|| StoreError::Failed("no Redis URL configured".into()))?;
+        // notifications: PUBLISH reaches every node of a cluster, so one
+        // node's pub/sub connection hears them all
+        let client = redis::Client::open(first.as_str())?;
+        let mut conns = Vec::with_capacity(pool_size);
+        if cluster {
+            let cc = redis::cluster::ClusterClientBuilder::new(urls.to_vec())
+                .connection_timeout(Duration::from_millis(500))
+                .response_timeout(Duration::from_secs(5))
+                .retries(2)
+                .build()?;
+            for _ in 0..pool_size.max(1) {
+                conns.push(Conn::Cluster(cc.get_async_connection().await?));
+            }
+        } else {
+            let cfg = ConnectionManagerConfig::new()
+                .set_connection_timeout(Duration::from_millis(500))
+                .set_response_timeout(Duration::from_secs(5))
+                .set_number_of_retries(1)
+                .set_max_delay(500);
+            for _ in 0..pool_size.max(1) {
+                conns.push(Conn::Single(
+                    ConnectionManager::new_with_config(client.clone(), cfg.clone()).await?,
+                ));
+            }
+        }
+        Ok(RedisStore {
+            inner: Arc::new(Inner {
+                conns,
+                next: AtomicUsize::new(0),
+                client,
+                scripts: scripts::Scripts::load(),
+                op_timeout: Duration::from_secs(3),
+            }),
+        })
+    }
+
+    /// The client, for the notification connection.
+    pub fn client(&self) -> &redis::Client {
+        &self.inner.client
+    }
+
+    fn conn(&self) -> Conn {
+        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.conns.len();
+        self.inner.conns[i].clone()
+    }
+
+    fn scripts(&self) -> &scripts::Scripts {
+        &self.inner.scripts
+    }
+
+    /// Run one storage operation with the default time bound.
+    async fn bounded<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        match tokio::time::timeout(self.inner.op_timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::timed_out(self.inner.op_timeout)),
+        }
+    }
+
+    /// Run single-key commands that may live in different Cluster slots,
+    /// concurrently (the multiplexed connection pipelines them anyway).
+    async fn each(&self, cmds: Vec<redis::Cmd>) -> Result<Vec<redis::Value>> {
+        let runs = cmds.into_iter().map(|c| {
+            let mut conn = self.conn();
+            async move { c.query_async::<redis::Value>(&mut conn).await }
+        });
+        futures_util::future::join_all(runs)
+            .await
+            .into_iter()
+            .map(|r| r.map_err(StoreError::from))
+            .collect()
+    }
+
+    /// `PING` — for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        self.bounded(async {
+            let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Take this interval's reaper lock for `ttl` unless another node holds
+    /// it (best effort, for spreading periodic work; not for mutual
+    /// exclusion of state changes).
+    pub async fn reap_lock(&self, owner: &str, ttl: Duration) -> Result<bool> {
+        self.bounded(async {
+            let r: Option<String> = redis::cmd("SET")
+                .arg(keys::REAPER)
+                .arg(owner)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl.as_millis().max(1) as u64)
+                .query_async(&mut self.conn())
+                .await?;
+            Ok(r.is_some())
+        })
+        .await
+    }
+
+    /// The signing key kept in Redis, created once when absent.
+    pub async fn secret_key(&self, fresh: &str) -> Result<String> {
+        self.bounded(async {
+            let mut c = self.conn();
+            let _: bool = redis::cmd("SET")
+                .arg(keys::SECRET)
+                .arg(fresh)
+                .arg("NX")
+                .query_async::<Option<String>>(&mut c)
+                .await?
+                .is_some();
+            let v: String = redis::cmd("GET")
+                .arg(keys::SECRET)
+                .query_async(&mut c)
+                .await?;
+            Ok(v)
+        })
+        .await
+    }
+}
