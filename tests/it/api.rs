@@ -17,10 +17,9 @@ async fn problem(r: reqwest::Response, status: u16) -> Value {
     v
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_management_bodies_are_refused_and_change_nothing() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn malformed_management_bodies_are_refused_and_change_nothing(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let send = |body: &'static str| {
         relay
@@ -102,10 +101,9 @@ async fn malformed_management_bodies_are_refused_and_change_nothing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn out_of_range_consumer_parameters_and_bad_ids() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn out_of_range_consumer_parameters_and_bad_ids(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -202,10 +200,9 @@ async fn out_of_range_consumer_parameters_and_bad_ids() {
     assert_eq!(relay.counts(&t, &q).await["ready"], 0, "nothing stored");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tenants_are_isolated_and_scopes_enforced() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn tenants_are_isolated_and_scopes_enforced(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let a = relay.tenant().await;
     let b = relay.tenant().await;
     let (src, ingest) = relay.source(&a, json!({})).await;
@@ -406,3 +403,9 @@ async fn tenants_are_isolated_and_scopes_enforced() {
     )
     .await;
 }
+
+crate::both!(
+    malformed_management_bodies_are_refused_and_change_nothing,
+    out_of_range_consumer_parameters_and_bad_ids,
+    tenants_are_isolated_and_scopes_enforced,
+);

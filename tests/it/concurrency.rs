@@ -102,10 +102,9 @@ async fn pollers_and_streams_on_two_nodes_each_message_settled_once() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_arrive_in_receive_order_on_one_consumer() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn messages_arrive_in_receive_order_on_one_consumer(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -119,3 +118,5 @@ async fn messages_arrive_in_receive_order_on_one_consumer() {
         assert_eq!(relay.settle(&d.meta, "ackUrl", None).await, 204);
     }
 }
+
+crate::both!(messages_arrive_in_receive_order_on_one_consumer,);

@@ -16,10 +16,9 @@ fn meta_headers(d: &Delivery) -> &serde_json::Map<String, Value> {
     d.meta["headers"].as_object().expect("headers object")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credentials_of_token_and_basic_sources_are_never_stored() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn credentials_of_token_and_basic_sources_are_never_stored(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let secret = "tok-secret-value";
     let (src, ingest) = relay
@@ -111,10 +110,9 @@ async fn credentials_of_token_and_basic_sources_are_never_stored() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signature_headers_of_hmac_schemes_stay_for_reverification() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn signature_headers_of_hmac_schemes_stay_for_reverification(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay
         .source(
@@ -144,10 +142,9 @@ async fn signature_headers_of_hmac_schemes_stay_for_reverification() {
     assert_eq!(meta_headers(&d)["x-hub-signature-256"], sig.as_str());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repeated_headers_have_one_shape_everywhere() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn repeated_headers_have_one_shape_everywhere(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -179,8 +176,12 @@ async fn repeated_headers_have_one_shape_everywhere() {
     assert_eq!(&view["headers"], &d.meta["headers"]);
 }
 
-/// Commands Redis has run so far (from INFO commandstats).
-async fn redis_calls(redis: &RedisServer) -> u64 {
+/// Commands Redis has run so far (from INFO commandstats); `None` on the
+/// embedded store (no round trips to count).
+async fn redis_calls(store: &Storage) -> Option<u64> {
+    let Storage::Redis(redis) = store else {
+        return None;
+    };
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
         .query_async(&mut redis.conn().await)
@@ -196,13 +197,13 @@ async fn redis_calls(redis: &RedisServer) -> u64 {
                 .parse::<u64>()
                 .ok()
         })
-        .sum()
+        .sum::<u64>()
+        .into()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forged_deliveries_spend_neither_the_rate_limit_nor_redis_round_trips() {
-    let redis = RedisServer::start();
-    let mut cfg = config(&redis);
+async fn forged_deliveries_spend_neither_the_rate_limit_nor_redis_round_trips(b: Backend) {
+    let store = Storage::start(b);
+    let mut cfg = config(&store);
     cfg.reap_interval_ms = 60_000; // keep the reaper's commands out of the count
     let relay = Relay::start_with(cfg).await;
     let t = relay.tenant().await;
@@ -227,17 +228,19 @@ async fn forged_deliveries_spend_neither_the_rate_limit_nor_redis_round_trips() 
         async move { http.post(url).body("x").send().await.unwrap().status() }
     };
     assert_eq!(forged(0).await, 401);
-    let before = redis_calls(&redis).await;
+    let before = redis_calls(&store).await;
     for n in 1..=50 {
         assert_eq!(forged(n).await, 401);
     }
-    let during = redis_calls(&redis).await - before;
-    // the node flushes its failure count once a second (plus the
-    // revocation refresh and the reaper): nothing per forged request
-    assert!(
-        during < 50,
-        "{during} Redis commands for 50 forged requests"
-    );
+    if let (Some(before), Some(after)) = (before, redis_calls(&store).await) {
+        // the node flushes its failure count once a second (plus the
+        // revocation refresh and the reaper): nothing per forged request
+        let during = after - before;
+        assert!(
+            during < 50,
+            "{during} Redis commands for 50 forged requests"
+        );
+    }
     // the tenant's one-per-second budget is untouched
     let r = relay
         .http
@@ -255,19 +258,21 @@ async fn forged_deliveries_spend_neither_the_rate_limit_nor_redis_round_trips() 
         v["stats"]["verificationFailures"] == 51
     })
     .await;
-    eventually(Duration::from_secs(5), || async {
-        let n: Option<u64> = redis
-            .conn()
-            .await
-            .hget(
-                hookbay::store::keys::SourceKeys::new(&src).src,
-                "verify_failures",
-            )
-            .await
-            .unwrap();
-        n == Some(51)
-    })
-    .await;
+    if let Storage::Redis(redis) = &store {
+        eventually(Duration::from_secs(5), || async {
+            let n: Option<u64> = redis
+                .conn()
+                .await
+                .hget(
+                    hookbay::store::redis::keys::SourceKeys::new(&src).src,
+                    "verify_failures",
+                )
+                .await
+                .unwrap();
+            n == Some(51)
+        })
+        .await;
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -364,7 +369,7 @@ async fn a_script_error_is_a_500_never_a_retry() {
     let q = relay.queue(&t, &src, json!({})).await;
     relay.ingest(&ingest, "text/plain", "x").await;
     // a key of the wrong type makes the lease script fail (WRONGTYPE)
-    let qp = hookbay::store::keys::SourceKeys::new(&src).qp;
+    let qp = hookbay::store::redis::keys::SourceKeys::new(&src).qp;
     let mut c = redis.conn().await;
     let _: () = c.del(&qp).await.unwrap();
     let _: () = c.set(&qp, "not a hash").await.unwrap();
@@ -399,10 +404,9 @@ async fn minting_a_queue_limited_token_during_an_outage_is_503_not_400() {
     assert_eq!(r.headers()["retry-after"], "1");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dead_letter_cursors_are_bounded() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn dead_letter_cursors_are_bounded(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, _) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -468,15 +472,16 @@ async fn tenant_deletion_leaves_no_token_record_and_source_deletion_evicts_queue
     assert_eq!(relay.get(&t.token, "/v1/sources").await.status(), 401);
 }
 
+/// Redis only: the embedded store has no clock but the node's own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_clock_ahead_of_redis_does_not_free_prefetch_slots() {
     // the relay binary runs 5 minutes in the future (libfaketime); Redis
     // keeps the real time
-    let redis = RedisServer::start();
+    let store = Storage::start(Backend::Redis);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut child = spawn_relay(
-        &redis,
+        &store,
         port,
         &[
             "env",
@@ -591,10 +596,9 @@ async fn a_node_clock_ahead_of_redis_does_not_free_prefetch_slots() {
     assert_eq!(events, 2, "the prefetch window holds");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_headers_get_431_and_nothing_is_stored() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn oversized_headers_get_431_and_nothing_is_stored(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let big = "v".repeat(64 * 1024);
@@ -633,10 +637,9 @@ async fn oversized_headers_get_431_and_nothing_is_stored() {
     assert_eq!(r.status(), 200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_error_is_problem_json_even_from_extractors() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn every_error_is_problem_json_even_from_extractors(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let huge = vec![b' '; 3 << 20];
     let r = relay
@@ -659,10 +662,9 @@ async fn every_error_is_problem_json_even_from_extractors() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fractional_seconds_and_short_lived_tokens_are_accepted() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn fractional_seconds_and_short_lived_tokens_are_accepted(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -734,3 +736,14 @@ async fn a_create_racing_a_tenant_deletion_leaves_no_orphan() {
     let tenant_keys: Vec<String> = c.keys(format!("hb:tenant:{}*", t.id)).await.unwrap();
     assert!(tenant_keys.is_empty(), "tenant keys left {tenant_keys:?}");
 }
+
+crate::both!(
+    credentials_of_token_and_basic_sources_are_never_stored,
+    signature_headers_of_hmac_schemes_stay_for_reverification,
+    repeated_headers_have_one_shape_everywhere,
+    forged_deliveries_spend_neither_the_rate_limit_nor_redis_round_trips,
+    dead_letter_cursors_are_bounded,
+    oversized_headers_get_431_and_nothing_is_stored,
+    every_error_is_problem_json_even_from_extractors,
+    fractional_seconds_and_short_lived_tokens_are_accepted,
+);

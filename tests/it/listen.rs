@@ -97,10 +97,9 @@ async fn ingest_with(relay: &Relay, url: &str, status: u16, body: Vec<u8>) -> St
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forwards_exact_requests_and_settles_by_status() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn forwards_exact_requests_and_settles_by_status(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -194,10 +193,9 @@ async fn reconnects_after_the_relay_restarts() {
     listener.abort();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn once_drains_the_queue_and_exits() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn once_drains_the_queue_and_exits(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -237,10 +235,9 @@ async fn once_drains_the_queue_and_exits() {
     assert_eq!(c["delayed"], 1, "the 404 was nacked, not dead-lettered");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_targets_keep_their_lease() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn slow_targets_keep_their_lease(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({"leaseSeconds": 2})).await;
@@ -295,11 +292,10 @@ fn multibyte_text(len: usize) -> Vec<u8> {
     s.into_bytes()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forwards_multibyte_bodies_of_every_size_byte_exact() {
+async fn forwards_multibyte_bodies_of_every_size_byte_exact(b: Backend) {
     use sha2::{Digest, Sha256};
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay
         .source(&t, json!({"maxBodyBytes": 6 * 1024 * 1024}))
@@ -338,3 +334,10 @@ async fn forwards_multibyte_bodies_of_every_size_byte_exact() {
     expected.sort();
     assert_eq!(got, expected);
 }
+
+crate::both!(
+    forwards_exact_requests_and_settles_by_status,
+    once_drains_the_queue_and_exits,
+    slow_targets_keep_their_lease,
+    forwards_multibyte_bodies_of_every_size_byte_exact,
+);

@@ -21,20 +21,30 @@ impl Write for Capture {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_scenario_logs_no_secret() {
-    let cap = Capture::default();
-    let writer = cap.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            "hookbay=trace,actix_web=debug,actix_server=debug,actix_http=debug,redis=debug",
-        )
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
+/// The process-wide log capture (one global subscriber per process, shared
+/// by both backends' runs of the scenario).
+fn capture() -> Capture {
+    static CAP: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+    CAP.get_or_init(|| {
+        let cap = Capture::default();
+        let writer = cap.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                "hookbay=trace,actix_web=debug,actix_server=debug,actix_http=debug,redis=debug",
+            )
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .init();
+        cap
+    })
+    .clone()
+}
 
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn a_full_scenario_logs_no_secret(b: Backend) {
+    let cap = capture();
+
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let secret = "source-secret-DO-NOT-LOG";
     let (src, ingest) = relay
@@ -130,3 +140,5 @@ async fn a_full_scenario_logs_no_secret() {
         assert!(!logs.contains(s), "{what} appears in the logs");
     }
 }
+
+crate::both!(a_full_scenario_logs_no_secret,);

@@ -164,10 +164,9 @@ struct Case {
     status: u16,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_refuses_every_malformed_input_and_changes_nothing() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn every_route_refuses_every_malformed_input_and_changes_nothing(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let f = fixture(&relay).await;
     let before = snapshot(&relay, &f).await;
 
@@ -303,3 +302,5 @@ async fn every_route_refuses_every_malformed_input_and_changes_nothing() {
     }
     assert_eq!(snapshot(&relay, &f).await, before, "state changed");
 }
+
+crate::both!(every_route_refuses_every_malformed_input_and_changes_nothing,);

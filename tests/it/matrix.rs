@@ -99,10 +99,9 @@ async fn snapshot(relay: &Relay, f: &Fixture) -> Vec<Value> {
     v
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tenant_b_cannot_touch_tenant_a_on_any_route() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn tenant_b_cannot_touch_tenant_a_on_any_route(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let a = fixture(&relay).await;
     let b = fixture(&relay).await;
     let before = snapshot(&relay, &a).await;
@@ -196,10 +195,9 @@ fn scopes_for(method: &str, path: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_scope_allows_exactly_its_routes() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn each_scope_allows_exactly_its_routes(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     for (method, path) in V1_ROUTES {
         let Some(allowed) = scopes_for(method, path) else {
             // operator-only: every tenant scope is refused, the operator is not
@@ -235,3 +233,8 @@ async fn each_scope_allows_exactly_its_routes() {
         }
     }
 }
+
+crate::both!(
+    tenant_b_cannot_touch_tenant_a_on_any_route,
+    each_scope_allows_exactly_its_routes,
+);

@@ -123,10 +123,9 @@ fn operations_have_ids_tags_summaries_and_problem_errors() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn served_document_and_offline_docs() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn served_document_and_offline_docs(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let served: Value = relay
         .http
         .get(relay.url("/openapi.json"))
@@ -187,8 +186,7 @@ fn asyncapi_properties(yaml: &str) -> BTreeSet<String> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn asyncapi_document_matches_the_events_sent() {
+async fn asyncapi_document_matches_the_events_sent(b: Backend) {
     let yaml = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/openapi/asyncapi.yaml"
@@ -196,8 +194,8 @@ async fn asyncapi_document_matches_the_events_sent() {
     .unwrap();
     assert!(yaml.starts_with("asyncapi: 3."));
     let declared = asyncapi_properties(&yaml);
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, serde_json::json!({})).await;
     let q = relay.queue(&t, &src, serde_json::json!({})).await;
@@ -234,3 +232,8 @@ async fn asyncapi_document_matches_the_events_sent() {
         "StreamEvent/Meta schemas vs the emitted event"
     );
 }
+
+crate::both!(
+    served_document_and_offline_docs,
+    asyncapi_document_matches_the_events_sent,
+);

@@ -37,10 +37,9 @@ async fn post(
     r.body(body.to_string()).send().await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_preset_end_to_end() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn each_preset_end_to_end(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let body = r#"{"id":"evt_1","type":"thing.happened"}"#;
     let ts = now();
@@ -212,10 +211,9 @@ async fn each_preset_end_to_end() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn handshakes_are_answered_and_never_enqueued() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn handshakes_are_answered_and_never_enqueued(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let ts = now();
 
@@ -346,10 +344,9 @@ async fn handshakes_are_answered_and_never_enqueued() {
     assert_eq!(s["handshake"]["verifyToken"], "****");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn provider_delivery_ids_dedupe_concurrent_duplicates() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn provider_delivery_ids_dedupe_concurrent_duplicates(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay
         .source(
@@ -413,10 +410,9 @@ async fn provider_delivery_ids_dedupe_concurrent_duplicates() {
     assert_eq!(relay.counts(&t, &q).await["ready"], 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotating_secrets_with_patch() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn rotating_secrets_with_patch(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay
         .source(
@@ -466,3 +462,10 @@ async fn rotating_secrets_with_patch() {
         401
     );
 }
+
+crate::both!(
+    each_preset_end_to_end,
+    handshakes_are_answered_and_never_enqueued,
+    provider_delivery_ids_dedupe_concurrent_duplicates,
+    rotating_secrets_with_patch,
+);

@@ -7,10 +7,9 @@ use crate::common::*;
 use base64::Engine;
 use serde_json::{json, Value};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ingest_then_next_is_byte_exact_with_full_meta() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn ingest_then_next_is_byte_exact_with_full_meta(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -80,10 +79,9 @@ async fn ingest_then_next_is_byte_exact_with_full_meta() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fan_out_delivers_to_every_queue_independently() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn fan_out_delivers_to_every_queue_independently(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q1 = relay.queue(&t, &src, json!({})).await;
@@ -109,10 +107,9 @@ async fn fan_out_delivers_to_every_queue_independently() {
     assert!(relay.next(&t, &q1, "").await.is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn long_poll_wakes_on_ingest_and_times_out_with_204() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn long_poll_wakes_on_ingest_and_times_out_with_204(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -139,10 +136,9 @@ async fn long_poll_wakes_on_ingest_and_times_out_with_204() {
     assert_eq!(r.text().await.unwrap(), "wake up");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sse_sends_non_utf8_as_base64_and_text_as_utf8() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn sse_sends_non_utf8_as_base64_and_text_as_utf8(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -173,10 +169,9 @@ async fn sse_sends_non_utf8_as_base64_and_text_as_utf8() {
     assert_eq!(relay.settle(&e1.data["meta"], "ackUrl", None).await, 204);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prefetch_window_limits_unsettled_messages_per_stream() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn prefetch_window_limits_unsettled_messages_per_stream(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -218,10 +213,9 @@ async fn prefetch_window_limits_unsettled_messages_per_stream() {
     assert_eq!(c4.data["payload"], "m3");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nack_delay_is_honoured_not_before() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn nack_delay_is_honoured_not_before(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -260,10 +254,9 @@ async fn nack_delay_is_honoured_not_before() {
     assert_eq!(h[1]["attempt"], 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_leases_redeliver_with_backoff_then_dead_letter() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn expired_leases_redeliver_with_backoff_then_dead_letter(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay
@@ -318,10 +311,9 @@ async fn expired_leases_redeliver_with_backoff_then_dead_letter() {
     assert_eq!(again.meta["replayed"], true);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reject_dead_letters_with_reason_and_extend_prolongs_the_lease() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn reject_dead_letters_with_reason_and_extend_prolongs_the_lease(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({"leaseSeconds": 1})).await;
@@ -359,10 +351,9 @@ async fn reject_dead_letters_with_reason_and_extend_prolongs_the_lease() {
     assert_eq!(dl["items"][0]["reason"], "schema mismatch");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replay_of_acked_messages_by_id_and_time_range() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn replay_of_acked_messages_by_id_and_time_range(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -400,10 +391,9 @@ async fn replay_of_acked_messages_by_id_and_time_range() {
     assert_eq!(relay.settle(&third.meta, "ackUrl", None).await, 204);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn history_message_detail_and_queue_stats() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn history_message_detail_and_queue_stats(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -457,10 +447,9 @@ async fn history_message_detail_and_queue_stats() {
     assert_eq!(m["deliveries"][0]["history"][0]["outcome"], "ack");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn body_limit_unknown_key_and_token_verification() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn body_limit_unknown_key_and_token_verification(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay
         .source(
@@ -519,10 +508,9 @@ async fn body_limit_unknown_key_and_token_verification() {
     assert_eq!(r.status(), 202);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dedupe_and_custom_response() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn dedupe_and_custom_response(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay
         .source(
@@ -636,10 +624,9 @@ async fn deleting_a_queue_stops_fan_out_and_ends_streams() {
     assert_eq!(r.status(), 404);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_ingest_and_settlements_and_sse_sends_keep_alives() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn metrics_count_ingest_and_settlements_and_sse_sends_keep_alives(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -676,3 +663,19 @@ async fn metrics_count_ingest_and_settlements_and_sse_sends_keep_alives() {
         assert!(chunk.starts_with(b":"), "a comment line: {chunk:?}");
     }
 }
+
+crate::both!(
+    ingest_then_next_is_byte_exact_with_full_meta,
+    fan_out_delivers_to_every_queue_independently,
+    long_poll_wakes_on_ingest_and_times_out_with_204,
+    sse_sends_non_utf8_as_base64_and_text_as_utf8,
+    prefetch_window_limits_unsettled_messages_per_stream,
+    nack_delay_is_honoured_not_before,
+    expired_leases_redeliver_with_backoff_then_dead_letter,
+    reject_dead_letters_with_reason_and_extend_prolongs_the_lease,
+    replay_of_acked_messages_by_id_and_time_range,
+    history_message_detail_and_queue_stats,
+    body_limit_unknown_key_and_token_verification,
+    dedupe_and_custom_response,
+    metrics_count_ingest_and_settlements_and_sse_sends_keep_alives,
+);

@@ -138,10 +138,9 @@ async fn previous_key_is_accepted_during_rotation() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_tokens_are_401() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn bad_tokens_are_401(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let keys = hookbay::auth::Keys::new(SECRET, None);
     let now = chrono::Utc::now().timestamp();
@@ -171,10 +170,9 @@ async fn bad_tokens_are_401() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ingest_rate_limit_is_per_tenant() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn ingest_rate_limit_is_per_tenant(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let a = relay.tenant().await;
     let b = relay.tenant().await;
     let r = relay
@@ -231,10 +229,9 @@ async fn ingest_rate_limit_is_per_tenant() {
     assert!(codes.contains(&429), "{codes:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quotas_and_usage() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn quotas_and_usage(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let r = relay
         .http
@@ -351,3 +348,9 @@ async fn deleting_a_tenant_disables_everything() {
         .ingest(&other_ingest, "text/plain", "still fine")
         .await;
 }
+
+crate::both!(
+    bad_tokens_are_401,
+    ingest_rate_limit_is_per_tenant,
+    quotas_and_usage,
+);

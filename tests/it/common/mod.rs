@@ -1,6 +1,10 @@
-//! Test harness: a private `redis-server` on a free port per test, the real
-//! relay bound to port 0, and small API helpers. Never touches the
-//! machine's shared Redis.
+//! Test harness: the store a test runs on (a private `redis-server` on a
+//! free port, or the embedded store in a fresh temp dir), the real relay
+//! bound to port 0, and small API helpers. Never touches the machine's
+//! shared Redis.
+//!
+//! `both!(test_a, test_b, …)` runs each `async fn test_a(b: Backend)` once
+//! per backend, as `test_a::redis` and `test_a::embedded`.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -161,8 +165,135 @@ impl Drop for RedisServer {
     }
 }
 
-pub fn config(redis: &RedisServer) -> Config {
-    let mut c = Config::for_redis(&redis.url());
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Redis,
+    Embedded,
+}
+
+/// Run each named `async fn name(b: Backend)` on both backends.
+#[macro_export]
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn redis() {
+                    super::$name($crate::common::Backend::Redis).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn embedded() {
+                    super::$name($crate::common::Backend::Embedded).await
+                }
+            }
+        )*
+    };
+}
+
+/// A fresh temp directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "hookbay-{tag}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The store one test runs on.
+pub enum Storage {
+    Redis(RedisServer),
+    /// the embedded store's data dir (a fresh temp dir)
+    Embedded(TempDir),
+}
+
+impl Storage {
+    pub fn start(b: Backend) -> Storage {
+        Self::start_with(b, false)
+    }
+
+    /// With `persistent`, a Redis keeps its data across `restart()` (AOF,
+    /// fsync always); the embedded store always does.
+    pub fn start_with(b: Backend, persistent: bool) -> Storage {
+        match b {
+            Backend::Redis => Storage::Redis(RedisServer::start_with(persistent)),
+            Backend::Embedded => Storage::Embedded(TempDir::new("data")),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Storage::Redis(_) => Backend::Redis,
+            Storage::Embedded(_) => Backend::Embedded,
+        }
+    }
+
+    /// The Redis server (for a test that only makes sense on Redis).
+    pub fn redis(&self) -> &RedisServer {
+        match self {
+            Storage::Redis(r) => r,
+            Storage::Embedded(_) => panic!("this test needs the Redis backend"),
+        }
+    }
+
+    /// The environment that points `hookbay` at this store.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Storage::Redis(r) => vec![("HOOKBAY_REDIS_URL", r.url())],
+            Storage::Embedded(d) => vec![
+                ("HOOKBAY_REDIS_URL", String::new()),
+                ("HOOKBAY_DATA_DIR", d.path().display().to_string()),
+            ],
+        }
+    }
+}
+
+/// Anything a relay config can be built from.
+pub trait Backing {
+    fn base_config(&self) -> Config;
+    fn env(&self) -> Vec<(&'static str, String)>;
+}
+
+impl Backing for RedisServer {
+    fn base_config(&self) -> Config {
+        Config::for_redis(&self.url())
+    }
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![("HOOKBAY_REDIS_URL", self.url())]
+    }
+}
+
+impl Backing for Storage {
+    fn base_config(&self) -> Config {
+        match self {
+            Storage::Redis(r) => r.base_config(),
+            Storage::Embedded(d) => Config::for_embedded(d.path()),
+        }
+    }
+    fn env(&self) -> Vec<(&'static str, String)> {
+        Storage::env(self)
+    }
+}
+
+pub fn config(store: &impl Backing) -> Config {
+    let mut c = store.base_config();
     c.admin_token = Some(ADMIN.into());
     c.secret_key = Some(SECRET.into());
     c.reap_interval_ms = 100;
@@ -176,8 +307,8 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub async fn start(redis: &RedisServer) -> Relay {
-        Self::start_with(config(redis)).await
+    pub async fn start(store: &impl Backing) -> Relay {
+        Self::start_with(config(store)).await
     }
 
     pub async fn start_with(cfg: Config) -> Relay {
@@ -498,9 +629,9 @@ where
     }
 }
 
-/// The relay binary on `port` against `redis`, optionally under a wrapper
+/// The relay binary on `port` against `store`, optionally under a wrapper
 /// command (e.g. `["faketime", "-f", "+300s"]`); logs off.
-pub fn spawn_relay(redis: &RedisServer, port: u16, wrapper: &[&str]) -> Child {
+pub fn spawn_relay(store: &impl Backing, port: u16, wrapper: &[&str]) -> Child {
     let bin = env!("CARGO_BIN_EXE_hookbay");
     let mut cmd = match wrapper.split_first() {
         Some((w, args)) => {
@@ -512,7 +643,7 @@ pub fn spawn_relay(redis: &RedisServer, port: u16, wrapper: &[&str]) -> Child {
     };
     cmd.arg("serve")
         .env("HOOKBAY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("HOOKBAY_REDIS_URL", redis.url())
+        .envs(store.env())
         .env("HOOKBAY_ADMIN_TOKEN", ADMIN)
         .env("HOOKBAY_SECRET_KEY", SECRET)
         .env("HOOKBAY_LOG", "warn")
