@@ -35,11 +35,33 @@ pub struct Running {
     pub state: web::Data<AppState>,
     pub handle: actix_web::dev::ServerHandle,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// background work (reaper, revocation refresh, failure-count flusher)
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Stop serving and let go of the store (an embedded store's data dir
+    /// is free again when this returns, unless other handles remain).
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = self.server.await;
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        // streams end on their own once their connection is gone: give them
+        // a moment to let go of the state (and with it the store)
+        let state = self.state.into_inner();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&state) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 
@@ -116,7 +138,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         settings.admin_token.as_deref(),
     );
     let revocations = Arc::new(Revocations::default());
-    revocations.start(store.clone()).await;
+    let mut tasks = vec![revocations.start(store.clone()).await];
 
     let listener = std::net::TcpListener::bind(settings.listen)
         .map_err(|e| StartError::Bind(settings.listen, e))?;
@@ -142,8 +164,8 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         rates: Default::default(),
         verify_failures: Default::default(),
     });
-    state.verify_failures.spawn_flusher(state.store.clone());
-    crate::reaper::spawn(state.store.clone(), reap_every);
+    tasks.push(state.verify_failures.spawn_flusher(state.store.clone()));
+    tasks.push(crate::reaper::spawn(state.store.clone(), reap_every));
 
     let data = state.clone();
     let server = HttpServer::new(move || {
@@ -185,5 +207,6 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         state,
         handle,
         server,
+        tasks,
     })
 }

@@ -15,7 +15,7 @@ use crate::store::{ReapTotals, Store};
 /// Sources reaped concurrently within one pass.
 const PARALLEL: usize = 8;
 
-pub fn spawn(store: Store, every: Duration) {
+pub fn spawn(store: Store, every: Duration) -> tokio::task::JoinHandle<()> {
     let node = uuid::Uuid::new_v4().simple().to_string();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -32,7 +32,7 @@ pub fn spawn(store: Store, every: Duration) {
                 Err(e) => tracing::debug!(error = %e, "reaper lock failed"),
             }
         }
-    });
+    })
 }
 
 /// One pass over every source; returns the summed totals.

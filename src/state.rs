@@ -90,7 +90,7 @@ impl FailureCounts {
         }
     }
 
-    pub(crate) fn spawn_flusher(self: &Arc<Self>, store: Store) {
+    pub(crate) fn spawn_flusher(self: &Arc<Self>, store: Store) -> tokio::task::JoinHandle<()> {
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -99,7 +99,7 @@ impl FailureCounts {
                 let Some(me) = me.upgrade() else { return };
                 me.flush(&store).await;
             }
-        });
+        })
     }
 }
 

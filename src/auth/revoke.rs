@@ -1,7 +1,7 @@
-//! Token revocation. Revoked token ids live in Redis (`hb:revoked`, scored
-//! by the token's expiry); every node keeps an in-memory copy refreshed every
-//! `REFRESH`, so checking a request costs no Redis round trip and a
-//! revocation reaches every node within `REFRESH` plus one Redis round trip.
+//! Token revocation. Revoked token ids live in the store (kept until the
+//! token would have expired anyway); every node keeps an in-memory copy
+//! refreshed every `REFRESH`, so checking a request costs no store round
+//! trip and a revocation reaches every node within `REFRESH` plus one.
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -38,7 +38,7 @@ impl Revocations {
     }
 
     /// Load the list once (at start) and keep it fresh in the background.
-    pub async fn start(self: &Arc<Self>, store: Store) {
+    pub async fn start(self: &Arc<Self>, store: Store) -> tokio::task::JoinHandle<()> {
         if let Ok(ids) = store.revoked_token_ids().await {
             self.replace(ids.into_iter().collect());
         }
@@ -55,6 +55,6 @@ impl Revocations {
                     Err(e) => tracing::debug!(error = %e, "revocation refresh failed"),
                 }
             }
-        });
+        })
     }
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 const MESSAGES: usize = 500;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pollers_and_streams_on_two_nodes_each_message_settled_once() {
+async fn pollers_and_streams_on_two_redis_nodes_each_message_settled_once() {
     let redis = RedisServer::start();
     let a = Arc::new(Relay::start(&redis).await);
     let b = Arc::new(Relay::start(&redis).await);

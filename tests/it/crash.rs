@@ -10,13 +10,12 @@ use std::time::Duration;
 use crate::common::*;
 use serde_json::{json, Value};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_dash_nine_loses_nothing() {
-    let redis = RedisServer::start_with(true);
+async fn kill_dash_nine_loses_nothing(b: Backend) {
+    let store = Storage::start_with(b, true);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut child = spawn_relay(&redis, port, &[]);
+    let mut child = spawn_relay(&store, port, &[]);
     wait_healthy(&http, &base).await;
 
     let post = |path: &str, token: &str, body: Value| {
@@ -154,7 +153,7 @@ async fn kill_dash_nine_loses_nothing() {
     child.kill().expect("kill -9");
     child.wait().unwrap();
     let at_kill = accepted.lock().unwrap().len();
-    let mut child = spawn_relay(&redis, port, &[]);
+    let mut child = spawn_relay(&store, port, &[]);
     wait_healthy(&http, &base).await;
     eventually(Duration::from_secs(60), || async {
         accepted.lock().unwrap().len() >= at_kill + 200
@@ -195,3 +194,5 @@ async fn kill_dash_nine_loses_nothing() {
     child.kill().ok();
     child.wait().ok();
 }
+
+crate::both!(kill_dash_nine_loses_nothing);

@@ -164,11 +164,10 @@ async fn forwards_exact_requests_and_settles_by_status(b: Backend) {
     assert!(summary.line().contains("acked"), "{}", summary.line());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconnects_after_the_relay_restarts() {
-    let redis = RedisServer::start();
+async fn reconnects_after_the_relay_restarts(b: Backend) {
+    let store = Storage::start(b);
     let port = free_port();
-    let mut cfg = config(&redis);
+    let mut cfg = config(&store);
     cfg.listen = format!("127.0.0.1:{port}");
     let relay = Relay::start_with(cfg.clone()).await;
     let t = relay.tenant().await;
@@ -183,7 +182,7 @@ async fn reconnects_after_the_relay_restarts() {
     })
     .await;
 
-    relay.running.handle.stop(false).await;
+    relay.running.stop().await;
     let relay = Relay::start_with(cfg).await;
     ingest_with(&relay, &ingest, 200, b"two".to_vec()).await;
     eventually(Duration::from_secs(20), || async {
@@ -336,6 +335,7 @@ async fn forwards_multibyte_bodies_of_every_size_byte_exact(b: Backend) {
 }
 
 crate::both!(
+    reconnects_after_the_relay_restarts,
     forwards_exact_requests_and_settles_by_status,
     once_drains_the_queue_and_exits,
     slow_targets_keep_their_lease,

@@ -545,10 +545,9 @@ async fn dedupe_and_custom_response(b: Backend) {
     assert_eq!(relay.counts(&t, &q).await["ready"], 1, "stored once");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retention_trims_settled_messages_but_never_pending_ones() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn retention_trims_settled_messages_but_never_pending_ones(b: Backend) {
+    let storage = Storage::start(b);
+    let relay = Relay::start(&storage).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -558,14 +557,7 @@ async fn retention_trims_settled_messages_but_never_pending_ones() {
     assert_eq!(d.meta["messageId"], acked);
     assert_eq!(relay.settle(&d.meta, "ackUrl", None).await, 204);
     // shrink retention to 1 ms behind the API's back: both are now "old"
-    let mut c = redis.conn().await;
-    let _: () = redis::cmd("HSET")
-        .arg(format!("hb:{{{src}}}:src"))
-        .arg("retention_ms")
-        .arg(1)
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    storage.set_retention_ms(&src, 1).await;
     let store = relay.running.state.store.clone();
     eventually(Duration::from_secs(5), || async {
         hookbay::reaper::pass(&store).await.unwrap();
@@ -590,10 +582,9 @@ async fn retention_trims_settled_messages_but_never_pending_ones() {
     assert_eq!(d.body, b"old, pending");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_a_queue_stops_fan_out_and_ends_streams() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis).await;
+async fn deleting_a_queue_stops_fan_out_and_ends_streams(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
     let t = relay.tenant().await;
     let (src, ingest) = relay.source(&t, json!({})).await;
     let q = relay.queue(&t, &src, json!({})).await;
@@ -610,13 +601,8 @@ async fn deleting_a_queue_stops_fan_out_and_ends_streams() {
     );
     relay.ingest(&ingest, "text/plain", "2").await;
     assert_eq!(relay.counts(&t, &keep).await["ready"], 2);
-    let mut c = redis.conn().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("*{q}*"))
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    assert!(keys.is_empty(), "queue state removed: {keys:?}");
+    let left = store.mentions(&q).await;
+    assert!(left.is_empty(), "queue state removed: {left:?}");
     // deleting the source stops ingest
     let r = relay.delete(&t.token, &format!("/v1/sources/{src}")).await;
     assert_eq!(r.status(), 204);
@@ -665,6 +651,8 @@ async fn metrics_count_ingest_and_settlements_and_sse_sends_keep_alives(b: Backe
 }
 
 crate::both!(
+    retention_trims_settled_messages_but_never_pending_ones,
+    deleting_a_queue_stops_fan_out_and_ends_streams,
     ingest_then_next_is_byte_exact_with_full_meta,
     fan_out_delivers_to_every_queue_independently,
     long_poll_wakes_on_ingest_and_times_out_with_204,

@@ -100,7 +100,7 @@ async fn redis_down_gives_fast_503_and_recovers_without_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn flushed_scripts_are_reloaded_transparently() {
+async fn flushed_redis_scripts_are_reloaded_transparently() {
     let redis = RedisServer::start();
     let relay = Relay::start(&redis).await;
     let t = relay.tenant().await;

@@ -253,6 +253,136 @@ impl Storage {
         }
     }
 
+    /// A direct connection to the embedded store's database (the relay may
+    /// be running: WAL lets both in).
+    pub fn sqlite(&self) -> rusqlite::Connection {
+        let Storage::Embedded(d) = self else {
+            panic!("this test needs the embedded backend")
+        };
+        let c = rusqlite::Connection::open(d.path().join("hookbay.db")).expect("open db");
+        c.busy_timeout(Duration::from_secs(5))
+            .expect("busy timeout");
+        c
+    }
+
+    /// Change a source's retention behind the API's back (to make stored
+    /// messages "old" at once).
+    pub async fn set_retention_ms(&self, source_id: &str, ms: u64) {
+        match self {
+            Storage::Redis(r) => {
+                let _: () = redis::cmd("HSET")
+                    .arg(format!("hb:{{{source_id}}}:src"))
+                    .arg("retention_ms")
+                    .arg(ms)
+                    .query_async(&mut r.conn().await)
+                    .await
+                    .expect("HSET");
+            }
+            Storage::Embedded(_) => {
+                let n = self
+                    .sqlite()
+                    .execute(
+                        "UPDATE sources SET retention_ms = ?2 WHERE id = ?1",
+                        rusqlite::params![source_id, ms as i64],
+                    )
+                    .expect("update");
+                assert_eq!(n, 1, "source {source_id} in the db");
+            }
+        }
+    }
+
+    /// Every place the store still holds `needle` (an id): Redis keys that
+    /// name it and the global sets and lists that hold it; embedded rows
+    /// whose text columns contain it, and engine rows whose source or queue
+    /// is gone (orphans, whatever the needle).
+    pub async fn mentions(&self, needle: &str) -> Vec<String> {
+        match self {
+            Storage::Redis(r) => {
+                let mut c = r.conn().await;
+                let mut out: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("*{needle}*"))
+                    .query_async(&mut c)
+                    .await
+                    .expect("KEYS");
+                for set in ["hb:tenants", "hb:sources"] {
+                    let there: bool = redis::cmd("SISMEMBER")
+                        .arg(set)
+                        .arg(needle)
+                        .query_async(&mut c)
+                        .await
+                        .expect("SISMEMBER");
+                    if there {
+                        out.push(format!("{set} member"));
+                    }
+                }
+                let revoked: Option<f64> = redis::cmd("ZSCORE")
+                    .arg("hb:revoked")
+                    .arg(needle)
+                    .query_async(&mut c)
+                    .await
+                    .expect("ZSCORE");
+                if revoked.is_some() {
+                    out.push("hb:revoked member".into());
+                }
+                out
+            }
+            Storage::Embedded(_) => {
+                let db = self.sqlite();
+                let mut out = vec![];
+                let text_cols = [
+                    ("meta", "v"),
+                    ("tenants", "id"),
+                    ("tenants", "rec"),
+                    ("members", "tenant_id"),
+                    ("members", "id"),
+                    ("tokens", "id"),
+                    ("tokens", "rec"),
+                    ("revoked", "id"),
+                    ("sources", "id"),
+                    ("sources", "rec"),
+                    ("queues", "id"),
+                    ("queues", "rec"),
+                ];
+                for (table, col) in text_cols {
+                    let n: i64 = db
+                        .query_row(
+                            &format!("SELECT count(*) FROM {table} WHERE instr({col}, ?1) > 0"),
+                            [needle],
+                            |r| r.get(0),
+                        )
+                        .expect("scan");
+                    if n > 0 {
+                        out.push(format!("{table}.{col} ({n} rows)"));
+                    }
+                }
+                for (what, sql) in [
+                    (
+                        "deliveries of a deleted queue",
+                        "SELECT count(*) FROM deliveries WHERE qn NOT IN (SELECT qn FROM queues)",
+                    ),
+                    (
+                        "deliveries of a deleted message",
+                        "SELECT count(*) FROM deliveries WHERE msg NOT IN (SELECT id FROM messages)",
+                    ),
+                    (
+                        "messages of a deleted source",
+                        "SELECT count(*) FROM messages WHERE sn NOT IN (SELECT sn FROM sources)",
+                    ),
+                    (
+                        "dedupe keys of a deleted source",
+                        "SELECT count(*) FROM dedupe WHERE sn NOT IN (SELECT sn FROM sources)",
+                    ),
+                ] {
+                    let n: i64 = db.query_row(sql, [], |r| r.get(0)).expect("scan");
+                    if n > 0 {
+                        out.push(format!("{what} ({n} rows)"));
+                    }
+                }
+                out
+            }
+        }
+    }
+
     /// The environment that points `hookbay` at this store.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         match self {
