@@ -8,6 +8,7 @@ mod cluster;
 mod common;
 mod concurrency;
 mod crash;
+mod embedded;
 mod examples;
 mod hardening;
 mod listen;

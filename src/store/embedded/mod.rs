@@ -170,6 +170,11 @@ impl EmbeddedStore {
     /// Readiness: a write reaches the disk (a full or read-only disk, or a
     /// stopped writer, answers an error).
     pub async fn ping(&self) -> Result<()> {
+        if let Some(why) = self.inner.writer.recent_failure() {
+            return Err(StoreError::Unavailable(
+                format!("a write failed just now: {why}").into(),
+            ));
+        }
         self.write(|c| {
             c.db.prepare_cached("INSERT OR REPLACE INTO meta (k, v) VALUES ('probe', ?1)")?
                 .execute([now_ms().to_string()])?;

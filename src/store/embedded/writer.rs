@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -103,7 +103,17 @@ where
 /// The handle callers submit changes through.
 pub struct Writer {
     tx: mpsc::Sender<Box<dyn Change>>,
+    health: Arc<Health>,
 }
+
+/// The last commit that failed: when, and why.
+#[derive(Default)]
+struct Health {
+    failed: Mutex<Option<(i64, String)>>,
+}
+
+/// How long a failed commit keeps the store "not ready".
+const UNHEALTHY_FOR_MS: i64 = 2_000;
 
 impl Writer {
     /// Start the writer thread on `db` (schema already applied).
@@ -119,11 +129,23 @@ impl Writer {
             trim: HashMap::new(),
         };
         let (tx, rx) = mpsc::channel::<Box<dyn Change>>();
+        let health = Arc::new(Health::default());
+        let h = health.clone();
         std::thread::Builder::new()
             .name("hookbay-store-writer".into())
-            .spawn(move || run(db, rx, mem, notifier))
+            .spawn(move || run(db, rx, mem, notifier, &h))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        Ok(Writer { tx })
+        Ok(Writer { tx, health })
+    }
+
+    /// Why the store is not ready: a commit failed within the last
+    /// `UNHEALTHY_FOR_MS` (a disk that takes a tiny probe may still refuse
+    /// real writes).
+    pub fn recent_failure(&self) -> Option<String> {
+        let f = self.health.failed.lock().unwrap_or_else(|p| p.into_inner());
+        f.as_ref()
+            .filter(|(at, _)| super::now_ms() - at < UNHEALTHY_FOR_MS)
+            .map(|(_, why)| why.clone())
     }
 
     /// Queue `f` for the next batch; the receiver yields its result after
@@ -146,7 +168,13 @@ impl Writer {
     }
 }
 
-fn run(db: Connection, rx: mpsc::Receiver<Box<dyn Change>>, mut mem: Memory, notifier: Notifier) {
+fn run(
+    db: Connection,
+    rx: mpsc::Receiver<Box<dyn Change>>,
+    mut mem: Memory,
+    notifier: Notifier,
+    health: &Health,
+) {
     let mut batch: Vec<Box<dyn Change>> = Vec::with_capacity(MAX_BATCH);
     let mut wakes = Vec::new();
     let mut failing = false;
@@ -171,6 +199,8 @@ fn run(db: Connection, rx: mpsc::Receiver<Box<dyn Change>>, mut mem: Memory, not
                 }
             }
             Err((_, why)) => {
+                *health.failed.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((super::now_ms(), why.clone()));
                 if !failing {
                     tracing::error!(error = %why, "embedded store cannot commit (disk full or read-only?); answering 503 until it can");
                     failing = true;

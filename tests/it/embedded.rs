@@ -1,0 +1,192 @@
+//! Tests that only make sense on the embedded store: one process per data
+//! dir, and a full disk (a private tmpfs in a user + mount namespace).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::common::*;
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_a_second_process_on_the_same_data_dir_exits_at_once() {
+    let store = Storage::start(Backend::Embedded);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut first = spawn_relay(&store, port, &[]);
+    wait_healthy(&http, &base).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookbay"))
+        .arg("serve")
+        .envs(store.env())
+        .env("HOOKBAY_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("HOOKBAY_LOG", "warn")
+        .stdin(Stdio::null())
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), out)
+        .await
+        .expect("the second process exits at once")
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("in use by another hookbay process"),
+        "clear message: {err}"
+    );
+    // the first one still serves, its data intact
+    assert_eq!(
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    first.kill().ok();
+    first.wait().ok();
+}
+
+/// Ingest `body` once; the status and the problem document on failure.
+async fn ingest_once(http: &reqwest::Client, url: &str, body: Vec<u8>) -> (u16, Value, bool) {
+    let r = http.post(url).body(body).send().await.unwrap();
+    let status = r.status().as_u16();
+    let retry = r.headers().contains_key("retry-after");
+    let v = r.json().await.unwrap_or(Value::Null);
+    (status, v, retry)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_disk_full_is_503_stores_nothing_and_recovers() {
+    let tmp = TempDir::new("full");
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let data = mnt.join("data");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    // a 24 MiB tmpfs of which a filler takes 12 MiB; the relay sees only it
+    let script = format!(
+        "mount -t tmpfs -o size=24m tmpfs {m} && head -c 12582912 /dev/zero > {m}/filler \
+         && exec \"$0\" \"$@\"",
+        m = mnt.display()
+    );
+    let mut child = std::process::Command::new("unshare")
+        .args(["--mount", "--map-root-user", "sh", "-c", &script])
+        .arg(env!("CARGO_BIN_EXE_hookbay"))
+        .arg("serve")
+        .env("HOOKBAY_LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("HOOKBAY_REDIS_URL")
+        .env("HOOKBAY_DATA_DIR", &data)
+        .env("HOOKBAY_ADMIN_TOKEN", ADMIN)
+        .env("HOOKBAY_SECRET_KEY", SECRET)
+        .env("HOOKBAY_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("unshare (util-linux) must be installed");
+    wait_healthy(&http, &base).await;
+    // the relay's view of its mount, from outside its namespace
+    let filler = format!("/proc/{}/root{}/filler", child.id(), mnt.display());
+    assert!(std::fs::metadata(&filler).is_ok(), "filler visible");
+
+    let post = |path: String, token: String, body: Value| {
+        let http = http.clone();
+        let url = format!("{base}{path}");
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let tenant = post("/v1/tenants".into(), ADMIN.into(), json!({"name": "full"})).await;
+    let tid = tenant["id"].as_str().unwrap().to_string();
+    let tok = post(
+        format!("/v1/tenants/{tid}/tokens"),
+        ADMIN.into(),
+        json!({"scopes": ["manage", "consume", "read"]}),
+    )
+    .await;
+    let token = tok["token"].as_str().unwrap().to_string();
+    let src = post(
+        "/v1/sources".into(),
+        token.clone(),
+        json!({"name": "s", "verification": {"type": "none"}}),
+    )
+    .await;
+    let ingest = src["ingestUrl"].as_str().unwrap().to_string();
+    let sid = src["id"].as_str().unwrap().to_string();
+    post(
+        "/v1/queues".into(),
+        token.clone(),
+        json!({"sourceId": sid, "name": "w"}),
+    )
+    .await;
+
+    // fill the disk: 512 KiB bodies until the store refuses
+    let mut stored = vec![];
+    let mut refused = None;
+    for i in 0..200u32 {
+        let body = vec![b'a' + (i % 26) as u8; 512 * 1024];
+        let (status, v, retry) = ingest_once(&http, &ingest, body).await;
+        match status {
+            202 => stored.push(v["id"].as_str().unwrap().to_string()),
+            503 => {
+                refused = Some((v, retry));
+                break;
+            }
+            s => panic!("unexpected status {s}: {v}"),
+        }
+    }
+    let (problem, retry) = refused.expect("a full disk refuses ingest");
+    assert!(retry, "503 carries Retry-After");
+    assert_eq!(problem["status"], 503, "problem+json: {problem}");
+    assert!(!stored.is_empty(), "some messages fit first");
+    // readiness says so too
+    assert_eq!(
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+
+    // space returns: the relay recovers by itself
+    std::fs::remove_file(&filler).unwrap();
+    let recovered = std::sync::Mutex::new(None);
+    eventually(Duration::from_secs(20), || async {
+        let (status, v, _) = ingest_once(&http, &ingest, b"after".to_vec()).await;
+        if status == 202 {
+            *recovered.lock().unwrap() = Some(v["id"].as_str().unwrap().to_string());
+        }
+        status == 202
+    })
+    .await;
+    stored.push(recovered.into_inner().unwrap().unwrap());
+    // nothing answered 202 is missing, nothing refused was stored
+    let history: Value = http
+        .get(format!("{base}/v1/sources/{sid}/messages?limit=500"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    stored.sort();
+    assert_eq!(ids, stored, "exactly the accepted messages are stored");
+    child.kill().ok();
+    child.wait().ok();
+}
