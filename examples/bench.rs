@@ -1,6 +1,9 @@
-//! hookbay benchmark (run with `bench/run`): ingest throughput and latency,
-//! ingest→SSE delivery latency at a fixed rate, and settle throughput for one
-//! SSE consumer and for 8 `/next` pollers. Prints figures; asserts nothing.
+//! hookbay benchmark (run with `bench/run`): for each backend (the embedded
+//! store, fsync'd per group commit; Redis with `appendfsync everysec`), in
+//! one run: ingest throughput and latency, ingest→SSE delivery latency at a
+//! fixed rate, and settle throughput for one SSE consumer and for 8 `/next`
+//! pollers; then a table side by side with the embedded/Redis ratios.
+//! Prints figures; asserts nothing.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -114,7 +117,18 @@ async fn preload(http: &reqwest::Client, url: &str, n: u64, conc: usize) {
     }
 }
 
-async fn ingest_phase(http: &reqwest::Client, url: &str, secs: u64) {
+/// wrk's "1.23ms" / "850.00us" / "1.02s" in ms.
+fn wrk_ms(v: &str) -> f64 {
+    let num = |suffix: &str| v.strip_suffix(suffix).and_then(|n| n.parse::<f64>().ok());
+    num("us")
+        .map(|n| n / 1000.0)
+        .or_else(|| num("ms"))
+        .or_else(|| num("s").map(|n| n * 1000.0))
+        .unwrap_or(f64::NAN)
+}
+
+/// Ingest figures: (req/s, p50 ms, p99 ms).
+async fn ingest_phase(http: &reqwest::Client, url: &str, secs: u64) -> (f64, f64, f64) {
     if let Ok(out) = Command::new("wrk").arg("--version").output() {
         let _ = out;
         let script = std::env::temp_dir().join(format!("hookbay-bench-{}.lua", std::process::id()));
@@ -145,13 +159,17 @@ async fn ingest_phase(http: &reqwest::Client, url: &str, secs: u64) {
                 .find(|l| l.contains("Non-2xx"))
                 .unwrap_or("Non-2xx or 3xx responses: 0");
             println!(
-                "ingest (wrk, 50 connections, 1 KiB JSON, 2 queues): {} req/s, p50 {}, p99 {} ({})",
+                "  ingest (wrk, 50 connections, 1 KiB JSON, 2 queues): {} req/s, p50 {}, p99 {} ({})",
                 grab("Requests/sec:"),
                 grab("50%"),
                 grab("99%"),
                 non2xx.trim()
             );
-            return;
+            return (
+                grab("Requests/sec:").parse().unwrap_or(f64::NAN),
+                wrk_ms(&grab("50%")),
+                wrk_ms(&grab("99%")),
+            );
         }
     }
     // built-in client fallback
@@ -185,28 +203,23 @@ async fn ingest_phase(http: &reqwest::Client, url: &str, secs: u64) {
         lat.extend(t.await.expect("task"));
     }
     let rate = lat.len() as f64 / started.elapsed().as_secs_f64();
+    let (p50, p99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));
     println!(
-        "ingest (built-in client, 50 connections, 1 KiB JSON, 2 queues): {rate:.0} req/s, p50 {:.2}ms, p99 {:.2}ms",
-        pct(&mut lat, 0.5),
-        pct(&mut lat, 0.99)
+        "  ingest (built-in client, 50 connections, 1 KiB JSON, 2 queues): {rate:.0} req/s, p50 {p50:.2}ms, p99 {p99:.2}ms",
     );
+    (rate, p50, p99)
 }
 
-/// Parse SSE `data:` lines of `message` events from a byte stream.
+/// The `message` events of an SSE response, parsed by the relay's own
+/// byte-safe parser (bytes become text only at event boundaries).
 fn sse_events(resp: reqwest::Response) -> impl futures_util::Stream<Item = Value> {
-    let mut buf = String::new();
+    let mut parser = hookbay::sse::Parser::new();
     resp.bytes_stream().flat_map(move |chunk| {
         let mut out = vec![];
         if let Ok(c) = chunk {
-            buf.push_str(&String::from_utf8_lossy(&c));
-            while let Some(i) = buf.find("\n\n") {
-                let block: String = buf.drain(..i + 2).collect();
-                if block.contains("event: message") {
-                    let data: String = block
-                        .lines()
-                        .filter_map(|l| l.strip_prefix("data: "))
-                        .collect();
-                    if let Ok(v) = serde_json::from_str(&data) {
+            for ev in parser.push(&c) {
+                if ev.event == "message" {
+                    if let Ok(v) = serde_json::from_str(&ev.data) {
                         out.push(v);
                     }
                 }
@@ -216,7 +229,8 @@ fn sse_events(resp: reqwest::Response) -> impl futures_util::Stream<Item = Value
     })
 }
 
-async fn latency_phase(api: &Api, secs: u64) {
+/// Ingest→SSE figures: (delivered, p50 ms, p99 ms).
+async fn latency_phase(api: &Api, secs: u64) -> (usize, f64, f64) {
     let (url, qs) = api.setup(1).await;
     let resp = api
         .http
@@ -279,15 +293,15 @@ async fn latency_phase(api: &Api, secs: u64) {
         let _ = s.await;
     }
     let mut lat = consumer.await.expect("consumer");
+    let (p50, p99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));
     println!(
-        "ingest→SSE delivery at 1,000 msg/s: {} delivered, p50 {:.2}ms, p99 {:.2}ms",
+        "  ingest→SSE delivery at 1,000 msg/s: {} delivered, p50 {p50:.2}ms, p99 {p99:.2}ms",
         lat.len(),
-        pct(&mut lat, 0.5),
-        pct(&mut lat, 0.99)
     );
+    (lat.len(), p50, p99)
 }
 
-async fn settle_sse_phase(api: &Api, n: u64) {
+async fn settle_sse_phase(api: &Api, n: u64) -> f64 {
     let (url, qs) = api.setup(1).await;
     preload(&api.http, &url, n, 50).await;
     let resp = api
@@ -326,11 +340,12 @@ async fn settle_sse_phase(api: &Api, n: u64) {
     }
     let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
     println!(
-        "settle, 1 SSE consumer (prefetch 100, ack each): {rate:.0} msg/s over {got} messages"
+        "  settle, 1 SSE consumer (prefetch 100, ack each): {rate:.0} msg/s over {got} messages"
     );
+    rate
 }
 
-async fn settle_poll_phase(api: &Api, n: u64) {
+async fn settle_poll_phase(api: &Api, n: u64) -> f64 {
     let (url, qs) = api.setup(1).await;
     preload(&api.http, &url, n, 50).await;
     let started = Instant::now();
@@ -370,35 +385,28 @@ async fn settle_poll_phase(api: &Api, n: u64) {
     }
     let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
     println!(
-        "settle, 8 /next pollers (ack each): {rate:.0} msg/s over {} messages",
+        "  settle, 8 /next pollers (ack each): {rate:.0} msg/s over {} messages",
         done.load(Ordering::Relaxed)
     );
+    rate
 }
 
-#[tokio::main]
-async fn main() {
-    let secs: u64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
-    let dir = std::env::temp_dir().join(format!("hookbay-bench-{}", std::process::id()));
+/// One backend's figures (NaN: phase not run).
+#[derive(Clone, Copy)]
+struct Figures {
+    ingest: (f64, f64, f64),
+    latency: (f64, f64),
+    settle_sse: f64,
+    settle_poll: f64,
+}
+
+/// Start the relay (and, for Redis, a private redis-server with AOF
+/// everysec) and run every phase against it.
+async fn run_backend(backend: &str, secs: u64) -> Figures {
+    let dir = std::env::temp_dir().join(format!("hookbay-bench-{}-{backend}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    let rport = free_port();
-    let redis = Command::new("redis-server")
-        .args([
-            "--port",
-            &rport.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(["--appendonly", "yes", "--appendfsync", "everysec"])
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server");
+    let mut procs = vec![];
     let port = free_port();
     let exe = std::env::current_exe().expect("exe");
     let relay_bin = exe
@@ -406,20 +414,43 @@ async fn main() {
         .and_then(|p| p.parent())
         .map(|p| p.join("hookbay"))
         .expect("relay path");
-    let relay = Command::new(relay_bin)
+    let mut relay = Command::new(relay_bin);
+    relay
         .arg("serve")
         .env("HOOKBAY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("HOOKBAY_REDIS_URL", format!("redis://127.0.0.1:{rport}"))
         .env("HOOKBAY_ADMIN_TOKEN", ADMIN)
         .env(
             "HOOKBAY_SECRET_KEY",
             "bench-secret-key-0123456789abcdef0123456789",
         )
         .env("HOOKBAY_LOG", "error")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("relay");
-    let _procs = Procs(vec![relay, redis], dir);
+        .stdout(Stdio::null());
+    if backend == "redis" {
+        let rport = free_port();
+        let redis = Command::new("redis-server")
+            .args([
+                "--port",
+                &rport.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "everysec"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        procs.push(redis);
+        relay.env("HOOKBAY_REDIS_URL", format!("redis://127.0.0.1:{rport}"));
+    } else {
+        relay
+            .env_remove("HOOKBAY_REDIS_URL")
+            .env("HOOKBAY_DATA_DIR", dir.join("data"));
+    }
+    procs.insert(0, relay.spawn().expect("relay"));
+    let _procs = Procs(procs, dir);
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(200)
@@ -458,27 +489,82 @@ async fn main() {
         base,
         token: tok["token"].as_str().expect("token").into(),
     };
+    println!("{backend}:");
+    // BENCH_ONLY=ingest|latency|sse|poll runs one phase
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let run = |p: &str| only.is_empty() || only == p;
+    let nan = f64::NAN;
+    let mut f = Figures {
+        ingest: (nan, nan, nan),
+        latency: (nan, nan),
+        settle_sse: nan,
+        settle_poll: nan,
+    };
+    if run("ingest") {
+        let (url, _) = api.setup(2).await;
+        f.ingest = ingest_phase(&api.http, &url, secs).await;
+    }
+    if run("latency") {
+        let (_, p50, p99) = latency_phase(&api, secs).await;
+        f.latency = (p50, p99);
+    }
+    if run("sse") {
+        f.settle_sse = settle_sse_phase(&api, 20_000).await;
+    }
+    if run("poll") {
+        f.settle_poll = settle_poll_phase(&api, 20_000).await;
+    }
+    f
+}
 
+#[tokio::main]
+async fn main() {
+    let secs: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     println!(
-        "hookbay bench — {} CPUs, {secs} s phases, redis appendonly everysec",
+        "hookbay bench — {} CPUs, {secs} s phases; embedded: SQLite WAL, fsync per group commit; \
+         redis: appendonly everysec",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    // BENCH_ONLY=ingest|latency|sse|poll runs one phase
-    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let run = |p: &str| only.is_empty() || only == p;
-    if run("ingest") {
-        let (url, _) = api.setup(2).await;
-        ingest_phase(&api.http, &url, secs).await;
+    // BENCH_BACKENDS=embedded|redis runs one backend
+    let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "embedded,redis".into());
+    let mut all = vec![];
+    for b in backends.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+        all.push((b.to_string(), run_backend(b, secs).await));
     }
-    if run("latency") {
-        latency_phase(&api, secs).await;
+    println!();
+    let header: Vec<String> = all.iter().map(|(b, _)| format!("{b:>10}")).collect();
+    let ratio = all.len() == 2;
+    println!(
+        "{:<34}{}{}",
+        "",
+        header.join(""),
+        if ratio { "  ratio" } else { "" }
+    );
+    type Row = (&'static str, fn(&Figures) -> f64);
+    let rows: [Row; 6] = [
+        ("ingest req/s (c=50, 1 KiB, 2 q)", |f| f.ingest.0),
+        ("ingest p99 ms", |f| f.ingest.2),
+        ("ingest→SSE p50 ms (1,000 msg/s)", |f| f.latency.0),
+        ("ingest→SSE p99 ms (1,000 msg/s)", |f| f.latency.1),
+        ("settle msg/s, 1 SSE consumer", |f| f.settle_sse),
+        ("settle msg/s, 8 /next pollers", |f| f.settle_poll),
+    ];
+    for (name, get) in rows {
+        let vals: Vec<f64> = all.iter().map(|(_, f)| get(f)).collect();
+        let cells: String = vals.iter().map(|v| format!("{v:>10.2}")).collect();
+        let r = if ratio {
+            format!("  {:.2}×", vals[0] / vals[1])
+        } else {
+            String::new()
+        };
+        println!("{name:<34}{cells}{r}");
     }
-    if run("sse") {
-        settle_sse_phase(&api, 20_000).await;
-    }
-    if run("poll") {
-        settle_poll_phase(&api, 20_000).await;
+    if ratio {
+        println!("(ratio = {} / {})", all[0].0, all[1].0);
     }
 }

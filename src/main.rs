@@ -20,11 +20,36 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the relay.
-    Serve(Config),
+    Serve(Box<Config>),
+    /// Snapshot the embedded store into a new file, consistently, while the
+    /// relay keeps serving from it.
+    Backup(BackupArgs),
+    /// Put a snapshot made by `backup` in place as a new data dir's store.
+    Restore(RestoreArgs),
     /// Forward a queue to a local HTTP endpoint (SSE, durable, reconnecting).
     Listen(ListenArgs),
     /// Print the OpenAPI document (what openapi/openapi.json holds).
     Openapi,
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// The embedded store's data dir.
+    #[arg(long, env = "HOOKBAY_DATA_DIR", default_value = "./hookbay-data")]
+    data_dir: std::path::PathBuf,
+    /// The snapshot file to write (must not exist).
+    #[arg(long)]
+    to: std::path::PathBuf,
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    /// A snapshot written by `hookbay backup`.
+    #[arg(long)]
+    from: std::path::PathBuf,
+    /// The data dir to restore into (must hold no store yet).
+    #[arg(long, env = "HOOKBAY_DATA_DIR", default_value = "./hookbay-data")]
+    data_dir: std::path::PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -95,6 +120,30 @@ async fn listen(a: ListenArgs) -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 
+/// Print a backup/restore outcome; the exit code says how it went.
+fn summary(
+    what: &str,
+    r: Result<
+        Result<hookbay::store::embedded::BackupSummary, hookbay::store::embedded::BackupError>,
+        tokio::task::JoinError,
+    >,
+) -> std::process::ExitCode {
+    match r {
+        Ok(Ok(s)) => {
+            println!("{what}: {s}");
+            std::process::ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("hookbay {what}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("hookbay {what}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 fn init_logging(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -151,6 +200,20 @@ async fn run() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Listen(a) => listen(a).await,
+        Cmd::Backup(a) => {
+            let r = tokio::task::spawn_blocking(move || {
+                hookbay::store::embedded::backup(&a.data_dir, &a.to)
+            })
+            .await;
+            summary("backup", r)
+        }
+        Cmd::Restore(a) => {
+            let r = tokio::task::spawn_blocking(move || {
+                hookbay::store::embedded::restore(&a.from, &a.data_dir)
+            })
+            .await;
+            summary("restore", r)
+        }
         Cmd::Openapi => {
             println!("{}", hookbay::http::openapi::json());
             std::process::ExitCode::SUCCESS

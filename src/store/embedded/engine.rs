@@ -219,8 +219,8 @@ fn lease(
         });
     }
     if moved > 0 {
-        let ready = count(db, pol.qn, READY)?;
-        c.wake(source_id, queue_id, ready);
+        // others may take what this lease left ready (never a scan here)
+        c.wake(source_id, queue_id, moved);
     }
     Ok(Some(out))
 }
@@ -355,6 +355,9 @@ fn replay(
     Ok(Some(n))
 }
 
+/// The writing half of a reap pass (due redeliveries, expired leases,
+/// dedupe windows, retention); bounded work per call. The depth totals are
+/// counted afterwards on a reader, so the writer never scans a deep queue.
 fn reap(c: &mut Ctx<'_>, source_id: &str) -> Result<ReapTotals> {
     let db = c.db;
     let mut t = ReapTotals::default();
@@ -379,14 +382,10 @@ fn reap(c: &mut Ctx<'_>, source_id: &str) -> Result<ReapTotals> {
         let moved = promote_due(db, c.mem, pol.qn, now, REAP_BATCH)?;
         let (expired, made_ready) = reclaim_expired(db, c.mem, &pol, now, REAP_BATCH)?;
         t.expired += expired;
-        let ready = count(db, pol.qn, READY)?;
         if moved + made_ready > 0 {
-            c.wake(source_id, qid, ready);
+            // the waiters look for themselves: wake as many as were made ready
+            c.wake(source_id, qid, moved + made_ready);
         }
-        t.ready += ready;
-        t.delayed += count(db, pol.qn, DELAYED)?;
-        t.leased += count(db, pol.qn, LEASED)?;
-        t.dead += count(db, pol.qn, DEAD)?;
     }
     db.prepare_cached("DELETE FROM dedupe WHERE sn = ?1 AND expires <= ?2")?
         .execute([sn, now])?;
@@ -497,7 +496,28 @@ impl EmbeddedStore {
 
     pub async fn reap(&self, source_id: &str) -> Result<ReapTotals> {
         let s = source_id.to_string();
-        self.write(move |c| reap(c, &s)).await
+        let mut t = self.write(move |c| reap(c, &s)).await?;
+        let s = source_id.to_string();
+        let depth = self
+            .read(move |db| {
+                let mut d = [0u64; 4];
+                let Some(sn) = source_number(db, &s)? else {
+                    return Ok(d);
+                };
+                let qns: Vec<i64> = db
+                    .prepare_cached("SELECT qn FROM queues WHERE sn = ?1")?
+                    .query_map([sn], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for qn in qns {
+                    for (i, state) in [READY, DELAYED, LEASED, DEAD].into_iter().enumerate() {
+                        d[i] += count(db, qn, state)?;
+                    }
+                }
+                Ok(d)
+            })
+            .await?;
+        [t.ready, t.delayed, t.leased, t.dead] = depth;
+        Ok(t)
     }
 
     pub async fn queue_counts(&self, source_id: &str, queue_id: &str) -> Result<QueueCounts> {
