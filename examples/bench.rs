@@ -391,6 +391,61 @@ async fn settle_poll_phase(api: &Api, n: u64) -> f64 {
     rate
 }
 
+/// Bytes of every file in `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Space under steady load with retention trimming (embedded only, run with
+/// `BENCH_ONLY=space`): a queue-less source (nothing pending) whose
+/// retention is shortened to 1 s through the database — the API's minimum
+/// is an hour — takes `n` 1 KiB messages in chunks; the data dir size is
+/// sampled after each chunk.
+async fn space_phase(api: &Api, data: &std::path::Path, n: u64) {
+    let s = api
+        .post(
+            "/v1/sources",
+            json!({"name": "space", "verification": {"type": "none"}}),
+        )
+        .await;
+    let url = s["ingestUrl"].as_str().expect("url").to_string();
+    let db = rusqlite::Connection::open(data.join("hookbay.db")).expect("db");
+    db.busy_timeout(Duration::from_secs(5)).expect("busy");
+    db.execute(
+        "UPDATE sources SET retention_ms = 1000 WHERE id = ?1",
+        [s["id"].as_str().expect("id")],
+    )
+    .expect("retention");
+    let chunk = (n / 10).max(1);
+    let started = Instant::now();
+    let mut peak = 0;
+    let mut done = 0;
+    while done < n {
+        preload(&api.http, &url, chunk, 50).await;
+        done += chunk;
+        let size = dir_bytes(data);
+        peak = peak.max(size);
+        let rows: i64 = db
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+            .unwrap_or(-1);
+        println!(
+            "  space: {done} ingested in {:.0} s, {rows} stored, data dir {:.1} MiB",
+            started.elapsed().as_secs_f64(),
+            size as f64 / 1048576.0
+        );
+    }
+    println!(
+        "  space: {n} messages of 1 KiB ingested and trimmed; peak data dir {:.1} MiB",
+        peak as f64 / 1048576.0
+    );
+}
+
 /// One backend's figures (NaN: phase not run).
 #[derive(Clone, Copy)]
 struct Figures {
@@ -450,6 +505,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
             .env("HOOKBAY_DATA_DIR", dir.join("data"));
     }
     procs.insert(0, relay.spawn().expect("relay"));
+    let data = dir.join("data");
     let _procs = Procs(procs, dir);
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder()
@@ -490,9 +546,16 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
         token: tok["token"].as_str().expect("token").into(),
     };
     println!("{backend}:");
-    // BENCH_ONLY=ingest|latency|sse|poll runs one phase
+    // BENCH_ONLY=ingest|latency|sse|poll runs one phase; space only on demand
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let run = |p: &str| only.is_empty() || only == p;
+    if only == "space" && backend == "embedded" {
+        let n = std::env::var("BENCH_SPACE_MESSAGES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        space_phase(&api, &data, n).await;
+    }
     let nan = f64::NAN;
     let mut f = Figures {
         ingest: (nan, nan, nan),

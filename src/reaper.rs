@@ -35,11 +35,35 @@ pub fn spawn(store: Store, every: Duration) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// Longest a pass keeps trimming one source.
+const TRIM_FOR: Duration = Duration::from_millis(250);
+
+/// Reap one source; while a step trims a full batch there may be more past
+/// retention: keep going for up to `TRIM_FOR`, so retention keeps up with
+/// sources that ingest faster than one batch per interval. Depth totals are
+/// the last step's; expiries and trims add up.
+async fn reap_source(store: &Store, id: &str) -> crate::store::Result<ReapTotals> {
+    let started = tokio::time::Instant::now();
+    let full = crate::store::types::REAP_BATCH as u64;
+    let mut t = store.reap(id).await?;
+    let mut last = t.trimmed;
+    while last == full && started.elapsed() < TRIM_FOR {
+        let next = store.reap(id).await?;
+        last = next.trimmed;
+        t = ReapTotals {
+            expired: t.expired + next.expired,
+            trimmed: t.trimmed + next.trimmed,
+            ..next
+        };
+    }
+    Ok(t)
+}
+
 /// One pass over every source; returns the summed totals.
 pub async fn pass(store: &Store) -> crate::store::Result<ReapTotals> {
     let ids = store.all_source_ids().await?;
     let results: Vec<_> = futures_util::stream::iter(ids)
-        .map(|id| async move { store.reap(&id).await })
+        .map(|id| async move { reap_source(store, &id).await })
         .buffer_unordered(PARALLEL)
         .collect()
         .await;

@@ -11,7 +11,7 @@ use super::RedisStore;
 use crate::model::{rfc3339_ms, Attempt, DeliveryState, Lease, QueueCounts, StoredMessage};
 use crate::store::types::{
     dedupe_digest, IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleOp, SettleOutcome,
-    REPLAY_LIMIT,
+    REAP_BATCH, REPLAY_LIMIT,
 };
 use crate::store::{Result, StoreError};
 
@@ -511,7 +511,7 @@ impl RedisStore {
                 .key(&k.qp)
                 .key(&k.trim)
                 .arg(&k.prefix)
-                .arg(500)
+                .arg(REAP_BATCH)
                 .invoke_async(&mut self.conn())
                 .await?;
             let [ready, delayed, leased, dead, expired, trimmed] = t[..] else {
