@@ -267,7 +267,10 @@ async fn ingest_inner(
         }
         None => HttpResponse::Accepted()
             .insert_header(("X-Hookbay-Message-Id", id.as_str()))
-            .json(serde_json::json!({ "id": id, "duplicate": duplicate })),
+            .json(super::openapi::Accepted {
+                id: id.clone(),
+                duplicate,
+            }),
     };
     if duplicate {
         resp.headers_mut().insert(

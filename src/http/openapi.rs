@@ -34,13 +34,7 @@ pub struct Accepted {
     pub duplicate: bool,
 }
 
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Usage {
-    pub sources: u64,
-    pub queues: u64,
-    pub stored_bytes: u64,
-}
+pub use crate::store::Usage;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

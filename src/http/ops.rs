@@ -147,7 +147,7 @@ pub async fn replay(
             .await?
             .ok_or(ApiError::NotFound)?,
     };
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "replayed": n })))
+    Ok(HttpResponse::Accepted().json(super::openapi::Replayed { replayed: n }))
 }
 
 #[derive(Serialize)]

@@ -109,8 +109,8 @@ pub struct ReapTotals {
     pub trimmed: u64,
 }
 
-/// What a tenant uses of its limits.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+/// What a tenant uses of its limits (also its wire shape in tenant views).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
     pub sources: u64,
