@@ -55,6 +55,8 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
+        // counts not flushed yet would be lost with the process
+        self.state.verify_failures.flush(&self.state.store).await;
         // streams end on their own once their connection is gone: give them
         // a moment to let go of the state (and with it the store)
         let state = self.state.into_inner();
@@ -103,6 +105,32 @@ async fn open(backend: &Backend) -> Result<(Store, Notifier), StartError> {
             let path = std::fs::canonicalize(store.dir()).unwrap_or_else(|_| store.dir().into());
             tracing::info!(dir = %path.display(), "store: embedded (SQLite)");
             (Store::Embedded(store), notifier)
+        }
+    })
+}
+
+/// Open the configured store for a one-off job (export, import): no
+/// relay, no retries — an unreachable Redis or a data dir in use by a
+/// running relay is an error at once.
+pub async fn open_store(cfg: &Config) -> Result<Store, StartError> {
+    let settings = cfg.validate()?;
+    Ok(match &settings.backend {
+        Backend::Redis {
+            urls,
+            cluster,
+            pool_size,
+        } => Store::Redis(
+            RedisStore::connect(urls, *cluster, *pool_size)
+                .await
+                .map_err(|e| StartError::Store(e.to_string()))?,
+        ),
+        Backend::Embedded { dir } => {
+            let dir = dir.clone();
+            let store =
+                tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, Notifier::local()))
+                    .await
+                    .map_err(|e| StartError::Store(e.to_string()))??;
+            Store::Embedded(store)
         }
     })
 }

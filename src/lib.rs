@@ -17,6 +17,7 @@ pub mod reaper;
 pub mod sse;
 pub mod state;
 pub mod store;
+pub mod transfer;
 pub mod verify;
 
 /// Case counts for the property tests that double as fuzz targets (named

@@ -26,6 +26,12 @@ enum Cmd {
     Backup(BackupArgs),
     /// Put a snapshot made by `backup` in place as a new data dir's store.
     Restore(RestoreArgs),
+    /// Write the whole store (either backend) as NDJSON, to move it to the
+    /// other backend with `import`. Stop the relay first on the embedded
+    /// store (or export from a `backup` restored elsewhere).
+    Export(ExportArgs),
+    /// Read an `export` file into an empty store (either backend).
+    Import(ImportArgs),
     /// Forward a queue to a local HTTP endpoint (SSE, durable, reconnecting).
     Listen(ListenArgs),
     /// Print the OpenAPI document (what openapi/openapi.json holds).
@@ -50,6 +56,26 @@ struct RestoreArgs {
     /// The data dir to restore into (must hold no store yet).
     #[arg(long, env = "HOOKBAY_DATA_DIR", default_value = "./hookbay-data")]
     data_dir: std::path::PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The file to write (must not exist).
+    #[arg(long)]
+    to: std::path::PathBuf,
+    /// Where the store is: the same settings as `serve`.
+    #[command(flatten)]
+    store: Box<Config>,
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// A file written by `hookbay export`.
+    #[arg(long)]
+    from: std::path::PathBuf,
+    /// Where the store is: the same settings as `serve`.
+    #[command(flatten)]
+    store: Box<Config>,
 }
 
 #[derive(clap::Args)]
@@ -118,6 +144,31 @@ async fn listen(a: ListenArgs) -> std::process::ExitCode {
     .await;
     println!("\n{}", summary.line());
     std::process::ExitCode::SUCCESS
+}
+
+/// Open the store, run an export or import on it, print the summary.
+async fn transfer_cmd<F, Fut>(what: &str, cfg: &Config, f: F) -> std::process::ExitCode
+where
+    F: FnOnce(hookbay::store::Store) -> Fut,
+    Fut: std::future::Future<Output = Result<hookbay::transfer::Summary, String>>,
+{
+    let store = match hookbay::app::open_store(cfg).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hookbay {what}: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match f(store).await {
+        Ok(s) => {
+            println!("{what}: {s}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hookbay {what}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Print a backup/restore outcome; the exit code says how it went.
@@ -213,6 +264,36 @@ async fn run() -> std::process::ExitCode {
             })
             .await;
             summary("restore", r)
+        }
+        Cmd::Export(a) => {
+            transfer_cmd("export", &a.store, |store| async move {
+                let file = std::fs::File::options()
+                    .write(true)
+                    .create_new(true)
+                    .open(&a.to)
+                    .map_err(|e| format!("{}: {e}", a.to.display()))?;
+                let mut out = std::io::BufWriter::new(file);
+                let s = hookbay::transfer::export(&store, &mut out)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                out.into_inner()
+                    .map_err(|e| e.to_string())?
+                    .sync_all()
+                    .map_err(|e| e.to_string())?;
+                Ok(s)
+            })
+            .await
+        }
+        Cmd::Import(a) => {
+            transfer_cmd("import", &a.store, |store| async move {
+                let file = std::fs::File::open(&a.from)
+                    .map_err(|e| format!("{}: {e}", a.from.display()))?;
+                let total = file.metadata().ok().map(|m| m.len());
+                hookbay::transfer::import(&store, std::io::BufReader::new(file), total)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await
         }
         Cmd::Openapi => {
             println!("{}", hookbay::http::openapi::json());

@@ -174,6 +174,14 @@ contract! {
     /// One upkeep pass over a source: due redeliveries, expired leases,
     /// retention; returns depth totals.
     fn reap(&self, source_id: &str) -> ReapTotals;
+
+    // ---- moving between backends (see `transfer`)
+    /// Store an exported message under its own stream id (ascending per
+    /// source) with each queue's delivery state, in one atomic step.
+    fn import_message(&self, m: &types::MessageRecord) -> ();
+    /// After an import: only messages imported with a delivery belong to
+    /// the source's queues (none is "fresh" by absence of state).
+    fn seal_import(&self, source_id: &str) -> ();
 }
 
 impl Store {

@@ -141,3 +141,78 @@ pub fn backoff_ms(init_ms: f64, multiplier: f64, cap_ms: f64, failed: u32) -> i6
     let d = init_ms * multiplier.powi(failed.saturating_sub(1) as i32);
     d.min(cap_ms).floor() as i64
 }
+
+/// One attempt of a delivery, times in ms (export/import).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub leased_at_ms: i64,
+    pub outcome: Option<String>,
+    pub reason: Option<String>,
+    pub settled_at_ms: Option<i64>,
+}
+
+/// One message's delivery state on one queue, times in ms (export/import).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRecord {
+    pub queue_id: String,
+    /// ready | delayed | leased | acked | dead
+    pub state: String,
+    pub attempts: u32,
+    pub generation: u64,
+    pub replayed: bool,
+    pub lease_expires_at_ms: Option<i64>,
+    pub next_attempt_at_ms: Option<i64>,
+    pub dead_reason: Option<String>,
+    pub dead_at_ms: Option<i64>,
+    pub history: Vec<AttemptRecord>,
+}
+
+/// One stored message with its stream id and every queue's delivery state
+/// (export/import).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRecord {
+    pub source_id: String,
+    pub stream_id: String,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub content_type: Option<String>,
+    /// the body, base64 (standard alphabet)
+    pub body: String,
+    pub verified: bool,
+    pub scheme: String,
+    pub dedupe_key: Option<String>,
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
+impl MessageRecord {
+    /// The decoded body; `None` when it is not valid base64.
+    pub fn body_bytes(&self) -> Option<Vec<u8>> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.body)
+            .ok()
+    }
+
+    /// The message as an ingest would have stored it (for the stored-size
+    /// count), given its decoded body.
+    pub fn as_new<'a>(&'a self, body: &'a [u8]) -> NewMessage<'a> {
+        NewMessage {
+            method: &self.method,
+            path: &self.path,
+            query: &self.query,
+            headers: &self.headers,
+            content_type: self.content_type.as_deref(),
+            body,
+            verified: self.verified,
+            scheme: &self.scheme,
+            dedupe_key: self.dedupe_key.as_deref(),
+            dedupe_window_secs: 0,
+        }
+    }
+}

@@ -20,3 +20,4 @@ mod providers;
 mod relay;
 mod resilience;
 mod tenancy;
+mod transfer;

@@ -13,6 +13,7 @@
 
 mod catalog;
 mod engine;
+mod import;
 mod rows;
 mod writer;
 

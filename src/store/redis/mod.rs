@@ -11,6 +11,7 @@
 mod catalog;
 mod conn;
 mod engine;
+mod import;
 pub mod keys;
 mod scripts;
 mod tenancy;

@@ -22,6 +22,8 @@ pub struct Scripts {
     pub reserve: Script,
     pub rate: Script,
     pub count_failures: Script,
+    pub import: Script,
+    pub seal_import: Script,
 }
 
 impl Scripts {
@@ -38,6 +40,8 @@ impl Scripts {
             reserve: script(include_str!("lua/reserve.lua")),
             rate: script(include_str!("lua/rate.lua")),
             count_failures: script(include_str!("lua/count_failures.lua")),
+            import: script(include_str!("lua/import.lua")),
+            seal_import: script(include_str!("lua/seal_import.lua")),
         }
     }
 }
