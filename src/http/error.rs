@@ -149,6 +149,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::service::ServiceError> for ApiError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        use crate::service::ServiceError as S;
+        match e {
+            S::NotFound => ApiError::NotFound,
+            S::Quota(m) => ApiError::QuotaExceeded(m),
+            S::Forbidden(m) => ApiError::Forbidden(m),
+            S::Invalid(m) => ApiError::BadRequest(m),
+            S::Internal => ApiError::Internal,
+            S::Store(e) => e.into(),
+        }
+    }
+}
+
 /// Parse a JSON request body strictly; an empty body counts as `{}` when
 /// `empty_ok`.
 pub fn parse_json<T: serde::de::DeserializeOwned>(

@@ -69,17 +69,7 @@ pub async fn create(
     };
     check(&q)?;
     let limit = super::tenant_limits(&state, &c.sub).await?.max_queues;
-    if !state.store.reserve(&c.sub, "queues", &q.id, limit).await? {
-        return Err(ApiError::QuotaExceeded(format!(
-            "limit maxQueues ({limit}) reached"
-        )));
-    }
-    state.store.create_queue(&q).await?;
-    // the tenant may have been deleted while this create ran: undo it
-    if state.store.tenant(&c.sub).await?.is_none() {
-        state.store.delete_queue(&q).await?;
-        return Err(ApiError::NotFound);
-    }
+    crate::service::catalog::create_queue(&state, &q, limit).await?;
     Ok(HttpResponse::Created().json(QueueView {
         queue: &q,
         counts: None,
@@ -155,9 +145,7 @@ pub async fn patch(
         q.backoff = b;
     }
     check(&q)?;
-    state.store.update_queue(&q).await?;
-    let q = Arc::new(q);
-    state.queues.put(&q.id, q.clone());
+    let q = crate::service::catalog::update_queue(&state, q).await?;
     with_counts(&state, q).await
 }
 
@@ -169,7 +157,6 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let c = who.tenant(&[Scope::Manage])?;
     let q = tenant_queue(&state, c, &path).await?;
-    state.store.delete_queue(&q).await?;
-    state.queues.forget(&q.id);
+    crate::service::catalog::delete_queue(&state, &q).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -200,17 +200,7 @@ pub async fn create(
     };
     check(&s)?;
     let limit = super::tenant_limits(&state, &c.sub).await?.max_sources;
-    if !state.store.reserve(&c.sub, "sources", &s.id, limit).await? {
-        return Err(ApiError::QuotaExceeded(format!(
-            "limit maxSources ({limit}) reached"
-        )));
-    }
-    state.store.create_source(&s).await?;
-    // the tenant may have been deleted while this create ran: undo it
-    if state.store.tenant(&c.sub).await?.is_none() {
-        remove(&state, &s).await?;
-        return Err(ApiError::NotFound);
-    }
+    crate::service::catalog::create_source(&state, &s, limit).await?;
     Ok(HttpResponse::Created().json(view(&state, s).await?))
 }
 
@@ -267,8 +257,7 @@ pub async fn patch(
         s.handshake = h;
     }
     check(&s)?;
-    state.store.update_source(&s).await?;
-    state.sources.forget(&s.ingest_key);
+    crate::service::catalog::update_source(&state, &s).await?;
     Ok(HttpResponse::Ok().json(view(&state, s).await?))
 }
 
@@ -280,18 +269,6 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let c = who.tenant(&[Scope::Manage])?;
     let s = tenant_source(&state, c, &path).await?;
-    remove(&state, &s).await?;
+    crate::service::catalog::remove_source(&state, &s).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Delete a source with its queues and messages, and make this node's
-/// caches forget the source and every queue it had.
-pub(super) async fn remove(state: &AppState, s: &Source) -> Result<(), ApiError> {
-    let queue_ids = state.store.source_queue_ids(&s.id).await?;
-    state.store.delete_source(s).await?;
-    state.sources.forget(&s.ingest_key);
-    for q in &queue_ids {
-        state.queues.forget(q);
-    }
-    Ok(())
 }

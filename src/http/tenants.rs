@@ -124,17 +124,13 @@ pub async fn patch(
         l.validate().map_err(ApiError::bad)?;
         t.limits = l;
     }
-    state.store.update_tenant(&t).await?;
-    state.tenants.forget(&t.id);
+    crate::service::catalog::update_tenant(&state, &t).await?;
     let usage = state.store.usage(&t.id).await?;
     Ok(HttpResponse::Ok().json(view(&state, &t, Some(usage))))
 }
 
-/// Delete a tenant: its tokens are revoked first (so no live token can
-/// create anything while the rest goes), then the tenant record (creates
-/// that raced with this see it gone and undo themselves), then its sources
-/// (ingest answers 404), queues and messages, token records and index sets;
-/// this node's caches forget all of it.
+/// Delete a tenant and everything it has (see
+/// `service::catalog::delete_tenant` for the order).
 #[utoipa::path(delete, path = "/v1/tenants/{tenant_id}", tag = "tenants", operation_id = "tenant.delete", summary = "Delete a tenant, its sources, queues and messages; revoke its tokens", params(("tenant_id" = String, Path, description = "Tenant id (tnt_…)")), responses((status = 204, description = "Deleted")), security(("admin" = [])))]
 pub async fn delete(
     state: Data,
@@ -144,22 +140,6 @@ pub async fn delete(
     may_see(&who, &path)?;
     who.admin()?;
     let t = load(&state, &path).await?;
-    let tokens = state.store.tokens(&t.id).await?;
-    for mut tok in tokens.clone() {
-        super::tokens::revoke_record(&state, &mut tok).await?;
-    }
-    state.store.retire_tenant(&t.id).await?;
-    state.tenants.forget(&t.id);
-    for s in state.store.sources(&t.id).await? {
-        super::sources::remove(&state, &s).await?;
-    }
-    for q in state.store.queues(&t.id).await? {
-        state.store.delete_queue(&q).await?;
-        state.queues.forget(&q.id);
-    }
-    let token_ids: Vec<String> = tokens.into_iter().map(|t| t.id).collect();
-    state.store.delete_tenant(&t.id, &token_ids).await?;
-    state.tenants.forget(&t.id);
-    state.usage.forget(&t.id);
+    crate::service::catalog::delete_tenant(&state, &t).await?;
     Ok(HttpResponse::NoContent().finish())
 }

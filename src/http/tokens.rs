@@ -10,7 +10,7 @@ use super::error::{parse_json, ApiError};
 use super::tenants::may_see;
 use super::Data;
 use crate::ids;
-use crate::model::{now_rfc3339, rfc3339_ms, Scope, TokenRecord};
+use crate::model::Scope;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -22,7 +22,6 @@ struct CreateToken {
 }
 
 const DEFAULT_TOKEN_TTL: u64 = 365 * 24 * 3600;
-const MAX_TOKEN_TTL: u64 = 10 * 365 * 24 * 3600;
 
 /// Operator, or a `manage` token of this tenant.
 fn may_manage(who: &Principal, tenant_id: &str) -> Result<(), ApiError> {
@@ -54,76 +53,17 @@ pub async fn create(
         Principal::Admin => None,
     };
     let b: CreateToken = parse_json(&body, false)?;
-    if b.scopes.is_empty() {
-        return Err(ApiError::bad("scopes must name at least one scope"));
-    }
-    let ttl = b.expires_in_seconds.unwrap_or(DEFAULT_TOKEN_TTL);
-    // short lifetimes (down to 1 s) are how a browser EventSource is given
-    // access without a long-lived credential in its URL
-    if !(1..=MAX_TOKEN_TTL).contains(&ttl) {
-        return Err(ApiError::bad(format!(
-            "expiresInSeconds must be 1..={MAX_TOKEN_TTL}"
-        )));
-    }
-    existing_tenant(&state, &tenant_id).await?;
-    let now = chrono::Utc::now().timestamp();
-    let mut exp = now + ttl as i64;
-    let mut scopes = b.scopes.clone();
-    scopes.sort_by_key(|s| *s as u8);
-    scopes.dedup();
-    if let Some(p) = parent {
-        if let Some(s) = scopes.iter().find(|s| !p.has(**s)) {
-            return Err(ApiError::Forbidden(format!(
-                "cannot mint scope {} the calling token does not hold",
-                format!("{s:?}").to_lowercase()
-            )));
-        }
-        exp = exp.min(p.exp);
-        if let (Some(pq), None) = (&p.queues, &b.queues) {
-            return Err(ApiError::Forbidden(format!(
-                "the calling token is limited to {} queue(s); the new token must be too",
-                pq.len()
-            )));
-        }
-    }
-    if let Some(qs) = &b.queues {
-        if qs.is_empty() || qs.len() > 100 {
-            return Err(ApiError::bad("queues must list 1..=100 queue ids"));
-        }
-        for q in qs {
-            // an unknown queue is a client error; a store outage is not
-            let found = match super::load_queue(&state, q).await {
-                Ok(f) => Some(f),
-                Err(ApiError::NotFound) => None,
-                Err(e) => return Err(e),
-            };
-            let allowed = parent.is_none_or(|p| p.allows_queue(q));
-            if found.is_none_or(|f| f.tenant_id != tenant_id) || !allowed {
-                return Err(ApiError::bad(format!("unknown queue {q}")));
-            }
-        }
-    }
-    let id = ids::token_id();
-    let token = state
-        .keys
-        .sign_tenant_token(&tenant_id, &id, scopes.clone(), b.queues.clone(), now, exp)
-        .map_err(|_| ApiError::Internal)?;
-    let rec = TokenRecord {
-        id: id.clone(),
-        tenant_id,
-        scopes,
-        queues: b.queues,
-        created_at: now_rfc3339(),
-        expires_at: rfc3339_ms(exp * 1000),
-        revoked_at: None,
-    };
-    state.store.create_token(&rec).await?;
-    // the tenant may have been deleted while this ran: the token was never
-    // handed out, so its record simply goes
-    if state.store.tenant(&rec.tenant_id).await?.is_none() {
-        state.store.delete_token_record(&rec).await?;
-        return Err(ApiError::NotFound);
-    }
+    let (rec, token) = crate::service::tokens::mint(
+        &state,
+        &tenant_id,
+        parent,
+        crate::service::tokens::Mint {
+            scopes: b.scopes,
+            queues: b.queues,
+            ttl: b.expires_in_seconds.unwrap_or(DEFAULT_TOKEN_TTL),
+        },
+    )
+    .await?;
     let mut v = serde_json::to_value(&rec).map_err(|_| ApiError::Internal)?;
     v["token"] = serde_json::Value::String(token);
     Ok(HttpResponse::Created().json(v))
@@ -141,19 +81,6 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
-/// Mark revoked, publish to every node, apply here at once.
-pub(super) async fn revoke_record(state: &AppState, rec: &mut TokenRecord) -> Result<(), ApiError> {
-    if rec.revoked_at.is_none() {
-        rec.revoked_at = Some(now_rfc3339());
-    }
-    let exp = chrono::DateTime::parse_from_rfc3339(&rec.expires_at)
-        .map(|d| d.timestamp())
-        .unwrap_or(i64::MAX / 2);
-    state.store.revoke_token(rec, exp).await?;
-    state.revocations.add(&rec.id);
-    Ok(())
-}
-
 #[utoipa::path(delete, path = "/v1/tenants/{tenant_id}/tokens/{token_id}", tag = "tokens", operation_id = "token.revoke", summary = "Revoke a token on every node", params(("tenant_id" = String, Path, description = "Tenant id (tnt_…)"), ("token_id" = String, Path, description = "Token id (tok_…)")), responses((status = 204, description = "Revoked")), security(("admin" = []), ("tenant" = ["manage"])))]
 pub async fn revoke(
     state: Data,
@@ -169,6 +96,6 @@ pub async fn revoke(
         Some(r) if r.tenant_id == tenant_id => r,
         _ => return Err(ApiError::NotFound),
     };
-    revoke_record(&state, &mut rec).await?;
+    crate::service::tokens::revoke(&state, &mut rec).await?;
     Ok(HttpResponse::NoContent().finish())
 }
