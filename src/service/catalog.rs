@@ -7,18 +7,26 @@ use super::{Result, ServiceError};
 use crate::model::{Queue, Source, Tenant};
 use crate::state::AppState;
 
+/// Take a slot of the tenant's `kind` quota for `id`, or say which limit
+/// is reached.
+async fn reserve(state: &AppState, tenant: &str, kind: &str, id: &str, limit: u64) -> Result<()> {
+    if state.store.reserve(tenant, kind, id, limit).await? {
+        return Ok(());
+    }
+    let name = if kind == "sources" {
+        "maxSources"
+    } else {
+        "maxQueues"
+    };
+    Err(ServiceError::Quota(format!(
+        "limit {name} ({limit}) reached"
+    )))
+}
+
 /// Create `s` within its tenant's `limit` of sources. A tenant deleted
 /// while this ran sees the source removed again (`NotFound`).
 pub async fn create_source(state: &AppState, s: &Source, limit: u64) -> Result<()> {
-    if !state
-        .store
-        .reserve(&s.tenant_id, "sources", &s.id, limit)
-        .await?
-    {
-        return Err(ServiceError::Quota(format!(
-            "limit maxSources ({limit}) reached"
-        )));
-    }
+    reserve(state, &s.tenant_id, "sources", &s.id, limit).await?;
     state.store.create_source(s).await?;
     if state.store.tenant(&s.tenant_id).await?.is_none() {
         remove_source(state, s).await?;
@@ -48,15 +56,7 @@ pub async fn remove_source(state: &AppState, s: &Source) -> Result<()> {
 
 /// Create `q` within its tenant's `limit` of queues (see `create_source`).
 pub async fn create_queue(state: &AppState, q: &Queue, limit: u64) -> Result<()> {
-    if !state
-        .store
-        .reserve(&q.tenant_id, "queues", &q.id, limit)
-        .await?
-    {
-        return Err(ServiceError::Quota(format!(
-            "limit maxQueues ({limit}) reached"
-        )));
-    }
+    reserve(state, &q.tenant_id, "queues", &q.id, limit).await?;
     state.store.create_queue(q).await?;
     if state.store.tenant(&q.tenant_id).await?.is_none() {
         delete_queue(state, q).await?;
