@@ -3,7 +3,6 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
 
 use crate::store::StoreError;
 
@@ -41,16 +40,6 @@ pub enum ApiError {
     HeadersTooLarge(usize),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
-    #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
-    code: &'a str,
-}
-
 impl ApiError {
     fn code_title(&self) -> (&'static str, &'static str) {
         match self {
@@ -80,12 +69,12 @@ impl ApiError {
 
 /// Build a problem+json response (also used for handler-less errors).
 pub fn problem(status: StatusCode, code: &str, title: &str, detail: &str) -> HttpResponse {
-    let body = Problem {
+    let body = super::openapi::Problem {
         kind: format!("urn:hookbay:problem:{code}"),
-        title,
+        title: title.into(),
         status: status.as_u16(),
         detail: detail.to_string(),
-        code,
+        code: code.into(),
     };
     let mut r = HttpResponse::build(status);
     r.insert_header((header::CONTENT_TYPE, "application/problem+json"));

@@ -81,14 +81,17 @@ pub struct SourceView {
     pub ingest_url: String,
     /// The verification scheme, secrets masked (see docs/providers.md).
     #[schema(value_type = Object)]
-    pub verification: serde_json::Value,
+    pub verification: crate::verify::Verification,
     pub max_body_bytes: u64,
     pub retention_hours: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dedupe: Option<Dedupe>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<CustomResponse>,
     /// `{"type": "ms-graph"}` or `{"type": "get-challenge", "verifyToken"?}`.
     #[schema(value_type = Option<Object>)]
-    pub handshake: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<crate::model::Handshake>,
     pub queues: Vec<String>,
     pub stats: SourceStats,
     pub created_at: String,
@@ -106,6 +109,7 @@ pub struct QueueView {
     #[serde(flatten)]
     pub queue: Queue,
     /// Present on `GET /v1/queues/{id}` and `PATCH`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub counts: Option<QueueCounts>,
 }
 

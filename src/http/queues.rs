@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::auth::Principal;
 use super::error::{parse_json, ApiError};
+use super::openapi::{Items, QueueView};
 use super::{tenant_queue, tenant_source, Data};
 use crate::ids;
-use crate::model::{now_rfc3339, validate_policy, Backoff, Queue, QueueCounts, Scope};
+use crate::model::{now_rfc3339, validate_policy, Backoff, Queue, Scope};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -29,15 +30,6 @@ struct PatchQueue {
     lease_seconds: Option<u64>,
     max_attempts: Option<u32>,
     backoff: Option<Backoff>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct QueueView<'a> {
-    #[serde(flatten)]
-    queue: &'a Queue,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    counts: Option<QueueCounts>,
 }
 
 fn check(q: &Queue) -> Result<(), ApiError> {
@@ -71,7 +63,7 @@ pub async fn create(
     let limit = super::tenant_limits(&state, &c.sub).await?.max_queues;
     crate::service::catalog::create_queue(&state, &q, limit).await?;
     Ok(HttpResponse::Created().json(QueueView {
-        queue: &q,
+        queue: q,
         counts: None,
     }))
 }
@@ -98,13 +90,13 @@ pub async fn list(
         .filter(|x| c.allows_queue(&x.id))
         .filter(|x| q.source_id.as_ref().is_none_or(|s| *s == x.source_id))
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(Items { items }))
 }
 
 async fn with_counts(state: &AppState, q: Arc<Queue>) -> Result<HttpResponse, ApiError> {
     let counts = state.store.queue_counts(&q.source_id, &q.id).await?;
     Ok(HttpResponse::Ok().json(QueueView {
-        queue: &q,
+        queue: (*q).clone(),
         counts: Some(counts),
     }))
 }

@@ -1,10 +1,11 @@
 //! Source management (tenant `manage` scope; `read` may list and get).
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::auth::Principal;
 use super::error::{parse_json, ApiError};
+use super::openapi::{SourceStats, SourceView};
 use super::{tenant_source, Data};
 use crate::ids;
 use crate::model::Scope;
@@ -61,32 +62,6 @@ mod serde_with_double_option {
     ) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(d).map(Some)
     }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SourceView {
-    id: String,
-    name: String,
-    ingest_url: String,
-    verification: Verification,
-    max_body_bytes: u64,
-    retention_hours: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dedupe: Option<Dedupe>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response: Option<CustomResponse>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    handshake: Option<Handshake>,
-    queues: Vec<String>,
-    stats: SourceStats,
-    created_at: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SourceStats {
-    verification_failures: u64,
 }
 
 async fn view(state: &AppState, s: Source) -> Result<SourceView, ApiError> {
@@ -211,7 +186,7 @@ pub async fn list(state: Data, who: Principal) -> Result<HttpResponse, ApiError>
     for s in state.store.sources(&c.sub).await? {
         items.push(view(&state, s).await?);
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(super::openapi::Items { items }))
 }
 
 #[utoipa::path(get, path = "/v1/sources/{source_id}", tag = "sources", operation_id = "source.get", summary = "A source", params(("source_id" = String, Path, description = "Source id (src_…)")), responses((status = 200, body = super::openapi::SourceView)), security(("tenant" = ["manage", "read"])))]

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::auth::Principal;
 use super::error::{parse_json, ApiError};
+use super::openapi::{Items, TenantView};
 use super::Data;
 use crate::ids;
 use crate::model::{now_rfc3339, LimitOverrides, Scope, Tenant};
@@ -44,22 +45,28 @@ pub async fn create(
 }
 
 /// A tenant with its effective limits (and usage, when known).
-fn view(state: &AppState, t: &Tenant, usage: Option<Usage>) -> serde_json::Value {
-    serde_json::json!({
-        "id": t.id,
-        "name": t.name,
-        "createdAt": t.created_at,
-        "limits": state.settings.limits.with(&t.limits),
-        "limitOverrides": t.limits,
-        "usage": usage,
-    })
+fn view(state: &AppState, t: &Tenant, usage: Option<Usage>) -> TenantView {
+    TenantView {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        created_at: t.created_at.clone(),
+        limits: state.settings.limits.with(&t.limits),
+        limit_overrides: t.limits,
+        usage,
+    }
 }
 
 #[utoipa::path(get, path = "/v1/tenants", tag = "tenants", operation_id = "tenant.list", summary = "List tenants", responses((status = 200, body = super::openapi::Items<super::openapi::TenantView>)), security(("admin" = [])))]
 pub async fn list(state: Data, who: Principal) -> Result<HttpResponse, ApiError> {
     who.admin()?;
-    let items = state.store.tenants().await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    let items = state
+        .store
+        .tenants()
+        .await?
+        .iter()
+        .map(|t| view(&state, t, None))
+        .collect();
+    Ok(HttpResponse::Ok().json(Items { items }))
 }
 
 /// The operator, or a tenant token of this very tenant (another tenant's

@@ -64,9 +64,7 @@ pub async fn create(
         },
     )
     .await?;
-    let mut v = serde_json::to_value(&rec).map_err(|_| ApiError::Internal)?;
-    v["token"] = serde_json::Value::String(token);
-    Ok(HttpResponse::Created().json(v))
+    Ok(HttpResponse::Created().json(super::openapi::TokenCreated { record: rec, token }))
 }
 
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}/tokens", tag = "tokens", operation_id = "token.list", summary = "List a tenant's tokens (never the tokens themselves)", params(("tenant_id" = String, Path, description = "Tenant id (tnt_…)")), responses((status = 200, body = super::openapi::Items<crate::model::TokenRecord>)), security(("admin" = []), ("tenant" = ["manage"])))]
@@ -78,7 +76,7 @@ pub async fn list(
     may_manage(&who, &path)?;
     existing_tenant(&state, &path).await?;
     let items = state.store.tokens(&path).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(super::openapi::Items { items }))
 }
 
 #[utoipa::path(delete, path = "/v1/tenants/{tenant_id}/tokens/{token_id}", tag = "tokens", operation_id = "token.revoke", summary = "Revoke a token on every node", params(("tenant_id" = String, Path, description = "Tenant id (tnt_…)"), ("token_id" = String, Path, description = "Token id (tok_…)")), responses((status = 204, description = "Revoked")), security(("admin" = []), ("tenant" = ["manage"])))]

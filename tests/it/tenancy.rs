@@ -351,7 +351,37 @@ async fn deleting_a_tenant_disables_everything(b: Backend) {
         .await;
 }
 
+/// The tenant list has the documented item shape (the same view as
+/// `GET /v1/tenants/{id}`, without usage).
+async fn tenant_list_items_are_tenant_views(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
+    let t = relay.tenant().await;
+    let r = relay
+        .patch(
+            ADMIN,
+            &format!("/v1/tenants/{}", t.id),
+            json!({"limits": {"maxSources": 3}}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let list = relay.get_json(ADMIN, "/v1/tenants").await;
+    let item = &list["items"][0];
+    assert_eq!(item["id"], t.id.as_str());
+    assert_eq!(item["limitOverrides"], json!({"maxSources": 3}));
+    assert_eq!(item["limits"]["maxSources"], 3);
+    assert_eq!(item["limits"]["maxQueues"], 1000, "effective limits");
+    assert!(item["usage"].is_null());
+    let one = relay
+        .get_json(ADMIN, &format!("/v1/tenants/{}", t.id))
+        .await;
+    for k in ["id", "name", "createdAt", "limits", "limitOverrides"] {
+        assert_eq!(item[k], one[k], "{k}");
+    }
+}
+
 crate::both!(
+    tenant_list_items_are_tenant_views,
     deleting_a_tenant_disables_everything,
     bad_tokens_are_401,
     ingest_rate_limit_is_per_tenant,
