@@ -202,9 +202,9 @@ pub async fn settle(
         } => {
             if let SettleOp::Extend(_) = settle_op {
                 metrics::settled("extend");
-                return Ok(HttpResponse::Ok().json(serde_json::json!({
-                    "leaseExpiresAt": rfc3339_ms(lease_expires_at_ms)
-                })));
+                return Ok(HttpResponse::Ok().json(super::openapi::LeaseExtended {
+                    lease_expires_at: rfc3339_ms(lease_expires_at_ms),
+                }));
             }
             metrics::settled(match settle_op {
                 SettleOp::Ack => "ack",

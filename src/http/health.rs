@@ -6,19 +6,24 @@ use super::{error::problem, Data};
 
 #[utoipa::path(get, path = "/healthz", tag = "ops", operation_id = "health.live", summary = "Process is up", responses((status = 200, body = super::openapi::Status)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(super::openapi::Status {
+        status: "ok".into(),
+    })
 }
 
-/// Ready only while Redis answers.
-#[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "health.ready", summary = "Redis is reachable", responses((status = 200, body = super::openapi::Status)))]
+/// Ready only while the store takes writes (Redis answers; the embedded
+/// store commits).
+#[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "health.ready", summary = "The store takes writes", responses((status = 200, body = super::openapi::Status)))]
 pub async fn readyz(state: Data) -> HttpResponse {
     match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+        Ok(()) => HttpResponse::Ok().json(super::openapi::Status {
+            status: "ready".into(),
+        }),
         Err(_) => problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "Not ready",
-            "redis is unreachable",
+            &format!("the {} store is not taking writes", state.store.backend()),
         ),
     }
 }

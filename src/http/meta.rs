@@ -11,23 +11,32 @@ use crate::ids;
 use crate::model::{rfc3339_ms, Lease, Queue};
 use crate::state::AppState;
 
-#[derive(Serialize)]
+/// The delivery meta: `X-Hookbay-Meta` on `/next`, `meta` in SSE events.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Meta<'a> {
     pub message_id: String,
     pub queue_id: &'a str,
     pub source_id: &'a str,
     pub received_at: String,
+    /// 1-based.
     pub attempt: u32,
     pub max_attempts: u32,
     pub lease_expires_at: String,
+    /// Capability URL (carries a lease token); `POST` → 204.
     pub ack_url: String,
     pub nack_url: String,
     pub reject_url: String,
     pub extend_url: String,
     pub method: &'a str,
+    /// Sub-path after `/in/{key}/`.
     pub path: &'a str,
+    /// Lower-case names; a repeated header's values joined with ", "
+    /// ("; " for cookie). The credential header of a token/basic source
+    /// is never stored.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub headers: BTreeMap<&'a str, String>,
+    /// Raw query string.
     pub query: &'a str,
     pub content_type: Option<&'a str>,
     pub verified: bool,

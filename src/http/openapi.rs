@@ -1,5 +1,7 @@
-//! The OpenAPI 3.1 description, generated from the handlers' annotations
-//! (`#[utoipa::path]`) and the request/response types. A test keeps it equal
+//! The response wire types — one type per shape, serialised by the
+//! handlers themselves and described from the same definition — and the
+//! OpenAPI 3.1 document generated from the handlers' annotations
+//! (`#[utoipa::path]`) and these types. A test keeps it equal
 //! to `openapi/openapi.json` and to the route table; `hookbay openapi` prints
 //! it; the relay serves it at `/openapi.json` with Swagger UI at `/docs`.
 
@@ -141,6 +143,7 @@ pub struct MessageSummary {
     pub size: u64,
     pub verified: bool,
     pub verification: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dedupe_key: Option<String>,
 }
 
@@ -167,48 +170,17 @@ pub struct MessageDetail {
     pub deliveries: Vec<QueueDelivery>,
 }
 
-/// The delivery meta: `X-Hookbay-Meta` on `/next`, `meta` in SSE events.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Meta {
-    pub message_id: String,
-    pub queue_id: String,
-    pub source_id: String,
-    pub received_at: String,
-    /// 1-based.
-    pub attempt: u32,
-    pub max_attempts: u32,
-    pub lease_expires_at: String,
-    /// Capability URL (carries a lease token); `POST` → 204.
-    pub ack_url: String,
-    pub nack_url: String,
-    pub reject_url: String,
-    pub extend_url: String,
-    pub method: String,
-    /// Sub-path after `/in/{key}/`.
-    pub path: String,
-    /// Lower-case names; a repeated header's values joined with ", "
-    /// ("; " for cookie). The credential header of a token/basic source
-    /// is never stored.
-    pub headers: std::collections::BTreeMap<String, String>,
-    /// Raw query string.
-    pub query: String,
-    pub content_type: Option<String>,
-    pub verified: bool,
-    pub verification: String,
-    pub redelivered: bool,
-    pub replayed: bool,
-}
+pub use super::meta::Meta;
 
 /// Data of one `event: message` on `/stream`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct StreamEvent {
+pub struct StreamEvent<'a> {
     pub payload: String,
     /// `utf8` or `base64`.
-    pub encoding: String,
-    pub content_type: Option<String>,
-    pub meta: Meta,
+    pub encoding: &'a str,
+    pub content_type: Option<&'a str>,
+    pub meta: Meta<'a>,
 }
 
 #[derive(Serialize, ToSchema)]

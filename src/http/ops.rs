@@ -1,13 +1,14 @@
 //! Operations: dead letters, replay, message history and single messages.
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::auth::Principal;
 use super::error::{parse_json, ApiError};
+use super::openapi::{DeadLetter, MessageDetail, MessageSummary, Page, QueueDelivery};
 use super::{meta, page_limit, tenant_queue, tenant_source, Data};
 use crate::ids;
-use crate::model::{rfc3339_ms, DeliveryState, Scope, StoredMessage};
+use crate::model::{rfc3339_ms, Scope, StoredMessage};
 use crate::store::ReplaySelector;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -21,16 +22,6 @@ pub struct PageQuery {
 /// The largest dead-letter offset a cursor may carry (far beyond any real
 /// queue; keeps offset arithmetic away from overflow).
 const MAX_OFFSET: u64 = 1 << 40;
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DeadLetter {
-    message_id: String,
-    reason: Option<String>,
-    dead_at: Option<String>,
-    attempts: u32,
-    history: Vec<crate::model::Attempt>,
-}
 
 #[utoipa::path(get, path = "/v1/queues/{queue_id}/dead-letters", tag = "queues", operation_id = "deadLetter.list", summary = "Dead letters, oldest first", params(("queue_id" = String, Path, description = "Queue id (q_…)"), PageQuery), responses((status = 200, body = super::openapi::Page<super::openapi::DeadLetter>)), security(("tenant" = ["read", "replay"])))]
 pub async fn dead_letters(
@@ -65,7 +56,10 @@ pub async fn dead_letters(
             history: st.history,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "nextCursor": next })))
+    Ok(HttpResponse::Ok().json(Page {
+        items,
+        next_cursor: next,
+    }))
 }
 
 /// A point in time: RFC 3339 text or milliseconds since the epoch.
@@ -150,36 +144,19 @@ pub async fn replay(
     Ok(HttpResponse::Accepted().json(super::openapi::Replayed { replayed: n }))
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MessageSummary<'a> {
-    id: String,
-    source_id: &'a str,
-    received_at: String,
-    method: &'a str,
-    path: &'a str,
-    query: &'a str,
-    content_type: Option<&'a str>,
-    size: usize,
-    verified: bool,
-    verification: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dedupe_key: Option<&'a str>,
-}
-
-fn summary<'a>(source_id: &'a str, m: &'a StoredMessage) -> MessageSummary<'a> {
+fn summary(source_id: &str, m: &StoredMessage) -> MessageSummary {
     MessageSummary {
         id: ids::message_id(source_id, &m.stream_id),
-        source_id,
+        source_id: source_id.into(),
         received_at: rfc3339_ms(m.received_at_ms),
-        method: &m.method,
-        path: &m.path,
-        query: &m.query,
-        content_type: m.content_type.as_deref(),
-        size: m.body.len(),
+        method: m.method.clone(),
+        path: m.path.clone(),
+        query: m.query.clone(),
+        content_type: m.content_type.clone(),
+        size: m.body.len() as u64,
         verified: m.verified,
-        verification: &m.scheme,
-        dedupe_key: m.dedupe_key.as_deref(),
+        verification: m.scheme.clone(),
+        dedupe_key: m.dedupe_key.clone(),
     }
 }
 
@@ -230,15 +207,10 @@ pub async fn history(
         .then(|| msgs.last().map(|m| ids::message_id(&src.id, &m.stream_id)))
         .flatten();
     let items: Vec<MessageSummary> = msgs.iter().map(|m| summary(&src.id, m)).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "nextCursor": next })))
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct QueueDelivery {
-    queue_id: String,
-    #[serde(flatten)]
-    state: DeliveryState,
+    Ok(HttpResponse::Ok().json(Page {
+        items,
+        next_cursor: next,
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/messages/{message_id}", tag = "messages", operation_id = "message.get", summary = "A stored message and its state on each queue", params(("message_id" = String, Path, description = "Message id (msg_…)")), responses((status = 200, body = super::openapi::MessageDetail)), security(("tenant" = ["read"])))]
@@ -268,11 +240,15 @@ pub async fn message(
         }
     }
     let (payload, encoding) = meta::payload(&m.body);
-    let headers = crate::model::header_map(&m.headers);
-    let mut v = serde_json::to_value(summary(&src.id, &m)).map_err(|_| ApiError::Internal)?;
-    v["headers"] = serde_json::json!(headers);
-    v["payload"] = serde_json::json!(payload);
-    v["encoding"] = serde_json::json!(encoding);
-    v["deliveries"] = serde_json::to_value(deliveries).map_err(|_| ApiError::Internal)?;
-    Ok(HttpResponse::Ok().json(v))
+    let headers = crate::model::header_map(&m.headers)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    Ok(HttpResponse::Ok().json(MessageDetail {
+        summary: summary(&src.id, &m),
+        headers,
+        payload,
+        encoding: encoding.into(),
+        deliveries,
+    }))
 }

@@ -77,14 +77,14 @@ impl Drop for Gauge {
 fn event(state: &AppState, queue: &Queue, l: &crate::model::Lease) -> sse::Event {
     let m = meta::build(state, queue, l);
     let (payload, encoding) = meta::payload(&l.message.body);
-    let data = serde_json::json!({
-        "payload": payload,
-        "encoding": encoding,
-        "contentType": l.message.content_type,
-        "meta": m,
-    });
+    let data = super::openapi::StreamEvent {
+        payload,
+        encoding,
+        content_type: l.message.content_type.as_deref(),
+        meta: m,
+    };
     sse::Event::Data(
-        sse::Data::new(data.to_string())
+        sse::Data::new(serde_json::to_string(&data).unwrap_or_default())
             .event("message")
             .id(ids::message_id(&queue.source_id, &l.message.stream_id)),
     )
