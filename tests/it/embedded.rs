@@ -69,20 +69,20 @@ async fn embedded_disk_full_is_503_stores_nothing_and_recovers() {
          && exec \"$0\" \"$@\"",
         m = mnt.display()
     );
-    let mut child = std::process::Command::new("unshare")
-        .args(["--mount", "--map-root-user", "sh", "-c", &script])
-        .arg(env!("CARGO_BIN_EXE_hookbay"))
-        .arg("serve")
-        .env("HOOKBAY_LISTEN", format!("127.0.0.1:{port}"))
-        .env_remove("HOOKBAY_REDIS_URL")
-        .env("HOOKBAY_DATA_DIR", &data)
-        .env("HOOKBAY_ADMIN_TOKEN", ADMIN)
-        .env("HOOKBAY_SECRET_KEY", SECRET)
-        .env("HOOKBAY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("unshare (util-linux) must be installed");
+    let mut child = Proc::spawn(
+        std::process::Command::new("unshare")
+            .args(["--mount", "--map-root-user", "sh", "-c", &script])
+            .arg(env!("CARGO_BIN_EXE_hookbay"))
+            .arg("serve")
+            .env("HOOKBAY_LISTEN", format!("127.0.0.1:{port}"))
+            .env_remove("HOOKBAY_REDIS_URL")
+            .env("HOOKBAY_DATA_DIR", &data)
+            .env("HOOKBAY_ADMIN_TOKEN", ADMIN)
+            .env("HOOKBAY_SECRET_KEY", SECRET)
+            .env("HOOKBAY_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     wait_healthy(&http, &base).await;
     // the relay's view of its mount, from outside its namespace
     let filler = format!("/proc/{}/root{}/filler", child.id(), mnt.display());
@@ -343,18 +343,18 @@ async fn embedded_backup_while_serving_restores_every_message() {
     assert!(!ok && err.contains("already holds a store"), "{err}");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hookbay"))
-        .arg("serve")
-        .env("HOOKBAY_LISTEN", format!("127.0.0.1:{port}"))
-        .env_remove("HOOKBAY_REDIS_URL")
-        .env("HOOKBAY_DATA_DIR", fresh.path())
-        .env("HOOKBAY_ADMIN_TOKEN", ADMIN)
-        .env("HOOKBAY_SECRET_KEY", SECRET)
-        .env("HOOKBAY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Proc::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_hookbay"))
+            .arg("serve")
+            .env("HOOKBAY_LISTEN", format!("127.0.0.1:{port}"))
+            .env_remove("HOOKBAY_REDIS_URL")
+            .env("HOOKBAY_DATA_DIR", fresh.path())
+            .env("HOOKBAY_ADMIN_TOKEN", ADMIN)
+            .env("HOOKBAY_SECRET_KEY", SECRET)
+            .env("HOOKBAY_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     wait_healthy(&http, &base).await;
     for id in &before {
         let r = http

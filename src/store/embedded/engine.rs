@@ -462,7 +462,8 @@ impl EmbeddedStore {
         lease_ms: u64,
     ) -> Result<Option<Vec<Lease>>> {
         let (s, q) = (source_id.to_string(), queue_id.to_string());
-        self.write(move |c| lease(c, &s, &q, count, lease_ms)).await
+        self.write_relaxed(move |c| lease(c, &s, &q, count, lease_ms))
+            .await
     }
 
     pub async fn settle(

@@ -142,7 +142,25 @@ impl EmbeddedStore {
         &self,
         f: impl FnOnce(&mut writer::Ctx<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let rx = self.inner.writer.submit(f)?;
+        self.submit(true, f).await
+    }
+
+    /// `write` for a change that a power cut may undo without losing
+    /// anything: a lease (the message is then simply delivered again, as
+    /// after an expired lease). Its commit is not fsync'd on its own.
+    async fn write_relaxed<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut writer::Ctx<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.submit(false, f).await
+    }
+
+    async fn submit<T: Send + 'static>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&mut writer::Ctx<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let rx = self.inner.writer.submit(durable, f)?;
         match tokio::time::timeout(self.inner.op_timeout, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(StoreError::Unavailable("the store's writer stopped".into())),

@@ -59,9 +59,12 @@ type Commit = std::result::Result<(), (bool, String)>;
 trait Change: Send {
     fn run(&mut self, ctx: &mut Ctx<'_>) -> bool;
     fn finish(self: Box<Self>, commit: &Commit);
+    /// Must the commit of this change be fsync'd before it is answered?
+    fn durable(&self) -> bool;
 }
 
 struct Op<T, F> {
+    durable: bool,
     f: Option<F>,
     out: Option<Result<T>>,
     tx: Option<oneshot::Sender<Result<T>>>,
@@ -83,6 +86,10 @@ where
         let ok = r.is_ok();
         self.out = Some(r);
         ok
+    }
+
+    fn durable(&self) -> bool {
+        self.durable
     }
 
     fn finish(mut self: Box<Self>, commit: &Commit) {
@@ -149,14 +156,17 @@ impl Writer {
     }
 
     /// Queue `f` for the next batch; the receiver yields its result after
-    /// the commit.
-    pub fn submit<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T>>>
+    /// the commit — fsync'd when `durable`. A batch of only non-durable
+    /// changes commits without an fsync of its own (the next durable commit
+    /// syncs the log up to and including it).
+    pub fn submit<T, F>(&self, durable: bool, f: F) -> Result<oneshot::Receiver<Result<T>>>
     where
         T: Send + 'static,
         F: FnOnce(&mut Ctx<'_>) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let op = Box::new(Op {
+            durable,
             f: Some(f),
             out: None,
             tx: Some(tx),
@@ -178,6 +188,7 @@ fn run(
     let mut batch: Vec<Box<dyn Change>> = Vec::with_capacity(MAX_BATCH);
     let mut wakes = Vec::new();
     let mut failing = false;
+    let mut synced = true;
     while let Ok(first) = rx.recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -187,6 +198,15 @@ fn run(
             }
         }
         wakes.clear();
+        // one fsync'd change makes the whole batch (and everything before
+        // it in the log) durable
+        let durable = batch.iter().any(|c| c.durable());
+        if durable != synced {
+            let level = if durable { "FULL" } else { "NORMAL" };
+            if db.pragma_update(None, "synchronous", level).is_ok() {
+                synced = durable;
+            }
+        }
         let commit = apply(&db, &mut batch, &mut mem, &mut wakes);
         match &commit {
             Ok(()) => {

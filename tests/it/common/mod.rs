@@ -761,7 +761,7 @@ where
 
 /// The relay binary on `port` against `store`, optionally under a wrapper
 /// command (e.g. `["faketime", "-f", "+300s"]`); logs off.
-pub fn spawn_relay(store: &impl Backing, port: u16, wrapper: &[&str]) -> Child {
+pub fn spawn_relay(store: &impl Backing, port: u16, wrapper: &[&str]) -> Proc {
     let bin = env!("CARGO_BIN_EXE_hookbay");
     let mut cmd = match wrapper.split_first() {
         Some((w, args)) => {
@@ -778,9 +778,55 @@ pub fn spawn_relay(store: &impl Backing, port: u16, wrapper: &[&str]) -> Child {
         .env("HOOKBAY_SECRET_KEY", SECRET)
         .env("HOOKBAY_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start the relay ({wrapper:?}): {e}"))
+        .stderr(Stdio::null());
+    Proc::spawn(&mut cmd)
+}
+
+/// A child process in its own process group: `kill` (and drop, so a test
+/// that panics leaves nothing running) kills the whole group — a wrapper
+/// such as `faketime` and the relay it started alike.
+pub struct Proc(Child);
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        use std::os::unix::process::CommandExt;
+        Proc(
+            cmd.process_group(0)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}")),
+        )
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL to the process group.
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        let group = format!("-{}", self.0.id());
+        let status = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            self.0.kill()
+        }
+    }
+
+    pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// Wait until the relay at `base` is ready.
