@@ -75,3 +75,9 @@ pub fn redis_error() {
 pub fn store_error() {
     metrics::counter!("hookbay_store_errors_total", "backend" => "embedded").increment(1);
 }
+
+/// One group commit of the embedded store with `changes` changes in it.
+pub fn store_commit(changes: u64) {
+    metrics::counter!("hookbay_store_commits_total").increment(1);
+    metrics::counter!("hookbay_store_changes_total").increment(changes);
+}

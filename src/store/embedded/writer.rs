@@ -113,10 +113,13 @@ pub struct Writer {
     health: Arc<Health>,
 }
 
-/// The last commit that failed: when, and why.
+/// The last commit that failed (when, and why), and how many commits and
+/// changes went through.
 #[derive(Default)]
 struct Health {
     failed: Mutex<Option<(i64, String)>>,
+    commits: std::sync::atomic::AtomicU64,
+    changes: std::sync::atomic::AtomicU64,
 }
 
 /// How long a failed commit keeps the store "not ready".
@@ -143,6 +146,16 @@ impl Writer {
             .spawn(move || run(db, rx, mem, notifier, &h))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         Ok(Writer { tx, health })
+    }
+
+    /// (commits, changes) so far: changes / commits is the group-commit
+    /// factor.
+    pub fn stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.health.commits.load(Relaxed),
+            self.health.changes.load(Relaxed),
+        )
     }
 
     /// Why the store is not ready: a commit failed within the last
@@ -210,6 +223,10 @@ fn run(
         let commit = apply(&db, &mut batch, &mut mem, &mut wakes);
         match &commit {
             Ok(()) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                health.commits.fetch_add(1, Relaxed);
+                health.changes.fetch_add(batch.len() as u64, Relaxed);
+                crate::metrics::store_commit(batch.len() as u64);
                 if failing {
                     tracing::info!("embedded store writes again");
                     failing = false;
@@ -278,4 +295,111 @@ fn apply(
         return Err(classify(e));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer() -> (Writer, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "hookbay-writer-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Connection::open(dir.join("t.db")).unwrap();
+        db.execute_batch(
+            "PRAGMA journal_mode=WAL; CREATE TABLE t (v INTEGER); \
+             CREATE TABLE deliveries (state INTEGER, k INTEGER);",
+        )
+        .unwrap();
+        (Writer::start(db, Notifier::local()).unwrap(), dir)
+    }
+
+    #[tokio::test]
+    async fn changes_waiting_together_share_one_commit() {
+        let (w, dir) = writer();
+        // the first change holds the writer (alone in its batch) until 100
+        // more are queued
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let first = w
+            .submit(true, move |c| {
+                let _ = started.send(());
+                let _ = hold.recv();
+                c.db.execute("INSERT INTO t VALUES (0)", [])?;
+                Ok(())
+            })
+            .unwrap();
+        running.recv().unwrap();
+        let mut rest = vec![];
+        for i in 1..=100 {
+            rest.push(
+                w.submit(true, move |c| {
+                    c.db.execute("INSERT INTO t VALUES (?1)", [i])?;
+                    Ok(i)
+                })
+                .unwrap(),
+            );
+        }
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        for (i, r) in rest.into_iter().enumerate() {
+            assert_eq!(r.await.unwrap().unwrap(), i as i64 + 1);
+        }
+        assert_eq!(w.stats(), (2, 101), "one commit for the 100 that waited");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_failing_change_is_rolled_back_alone() {
+        let (w, dir) = writer();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let gate = w
+            .submit(true, move |_| {
+                let _ = started.send(());
+                let _ = hold.recv();
+                Ok(())
+            })
+            .unwrap();
+        running.recv().unwrap();
+        let good = w
+            .submit(true, |c| {
+                Ok(c.db.execute("INSERT INTO t VALUES (1)", [])?)
+            })
+            .unwrap();
+        let bad = w
+            .submit(true, |c| -> Result<()> {
+                c.db.execute("INSERT INTO t VALUES (2)", [])?;
+                Err(StoreError::Failed("no".into()))
+            })
+            .unwrap();
+        let panics = w
+            .submit(true, |c| -> Result<()> {
+                c.db.execute("INSERT INTO t VALUES (3)", [])?;
+                panic!("a bug in one change")
+            })
+            .unwrap();
+        let count = w
+            .submit(true, |c| {
+                Ok(c.db.query_row("SELECT group_concat(v) FROM t", [], |r| {
+                    r.get::<_, String>(0)
+                })?)
+            })
+            .unwrap();
+        release.send(()).unwrap();
+        gate.await.unwrap().unwrap();
+        assert_eq!(good.await.unwrap().unwrap(), 1);
+        assert!(matches!(bad.await.unwrap(), Err(StoreError::Failed(_))));
+        assert!(matches!(panics.await.unwrap(), Err(StoreError::Failed(_))));
+        assert_eq!(
+            count.await.unwrap().unwrap(),
+            "1",
+            "only the good change stays"
+        );
+        assert_eq!(w.stats().0, 2);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
