@@ -149,7 +149,8 @@ impl Writer {
     }
 
     /// (commits, changes) so far: changes / commits is the group-commit
-    /// factor.
+    /// factor (the same figures are exported as metrics).
+    #[cfg(test)]
     pub fn stats(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
         (
