@@ -263,11 +263,16 @@ fn apply(
     mem: &mut Memory,
     wakes: &mut Vec<(String, String, u64)>,
 ) -> Commit {
-    db.execute_batch("BEGIN IMMEDIATE").map_err(classify)?;
+    // prepared once (the statement cache): a savepoint per change costs no
+    // SQL parsing
+    let run_sql = |sql: &str| -> rusqlite::Result<()> {
+        db.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    };
+    run_sql("BEGIN IMMEDIATE").map_err(classify)?;
     for c in batch.iter_mut() {
         let mark = wakes.len();
-        let step = db
-            .execute_batch("SAVEPOINT change")
+        let step = run_sql("SAVEPOINT change")
             .map_err(classify)
             .and_then(|()| {
                 let mut ctx = Ctx {
@@ -277,9 +282,9 @@ fn apply(
                 };
                 let ok = c.run(&mut ctx);
                 if !ok {
-                    db.execute_batch("ROLLBACK TO change").map_err(classify)?;
+                    run_sql("ROLLBACK TO change").map_err(classify)?;
                 }
-                db.execute_batch("RELEASE change").map_err(classify)?;
+                run_sql("RELEASE change").map_err(classify)?;
                 Ok(ok)
             });
         match step {
@@ -291,7 +296,7 @@ fn apply(
             }
         }
     }
-    if let Err(e) = db.execute_batch("COMMIT") {
+    if let Err(e) = run_sql("COMMIT") {
         let _ = db.execute_batch("ROLLBACK");
         return Err(classify(e));
     }
