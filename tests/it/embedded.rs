@@ -377,3 +377,107 @@ async fn embedded_backup_while_serving_restores_every_message() {
     child.kill().ok();
     child.wait().ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_serve_with_nothing_configured_runs_end_to_end_in_hookbay_data() {
+    // a fresh working directory, no HOOKBAY_REDIS_URL, no HOOKBAY_DATA_DIR
+    let cwd = TempDir::new("fresh");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hookbay"));
+    cmd.arg("serve")
+        .current_dir(cwd.path())
+        .env_remove("HOOKBAY_REDIS_URL")
+        .env_remove("HOOKBAY_DATA_DIR")
+        .env_remove("HOOKBAY_CONFIG")
+        .env("HOOKBAY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("HOOKBAY_ADMIN_TOKEN", ADMIN)
+        .env("HOOKBAY_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Proc::spawn(&mut cmd);
+    wait_healthy(&http, &base).await;
+    assert!(
+        cwd.path().join("hookbay-data").join("hookbay.db").exists(),
+        "the store is ./hookbay-data/hookbay.db"
+    );
+    let post = |path: &str, token: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let tenant: Value = post("/v1/tenants", ADMIN, json!({"name": "fresh"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tid = tenant["id"].as_str().unwrap();
+    let tok: Value = post(
+        &format!("/v1/tenants/{tid}/tokens"),
+        ADMIN,
+        json!({"scopes": ["manage", "consume"]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let token = tok["token"].as_str().unwrap();
+    let src: Value = post(
+        "/v1/sources",
+        token,
+        json!({"name": "s", "verification": {"type": "none"}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let q: Value = post(
+        "/v1/queues",
+        token,
+        json!({"sourceId": src["id"], "name": "w"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let r = http
+        .post(src["ingestUrl"].as_str().unwrap())
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let r = http
+        .get(format!(
+            "{base}/v1/queues/{}/next",
+            q["id"].as_str().unwrap()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let meta: Value =
+        serde_json::from_str(r.headers()["x-hookbay-meta"].to_str().unwrap()).unwrap();
+    assert_eq!(r.text().await.unwrap(), "hello");
+    let ack = http
+        .post(meta["ackUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ack.status(), 204);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = child.output_text();
+    assert!(
+        log.contains("store: embedded (SQLite)") && log.contains("hookbay-data"),
+        "the startup log says which backend and where: {log}"
+    );
+    assert!(!log.contains("redis"), "no Redis anywhere: {log}");
+}

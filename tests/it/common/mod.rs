@@ -818,6 +818,20 @@ impl Proc {
     pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
         self.0.wait()
     }
+
+    /// What the process wrote to stdout and stderr (those spawned piped),
+    /// once it has ended.
+    pub fn output_text(&mut self) -> String {
+        use std::io::Read;
+        let mut s = String::new();
+        if let Some(mut o) = self.0.stdout.take() {
+            let _ = o.read_to_string(&mut s);
+        }
+        if let Some(mut e) = self.0.stderr.take() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    }
 }
 
 impl Drop for Proc {
