@@ -169,19 +169,15 @@ impl Delivery {
             .optional()?)
     }
 
-    /// Write the row (insert or replace).
+    /// Write the row: an update in place when it exists (the common case:
+    /// a state change), else an insert.
     pub fn save(&self, db: &Connection) -> Result<()> {
         let history = if self.history.is_empty() {
             None
         } else {
             Some(serde_json::to_string(&self.history)?)
         };
-        db.prepare_cached(
-            "INSERT OR REPLACE INTO deliveries (msg, qn, state, k, attempts, gen, replayed, \
-             lease_exp, due, dead_reason, dead_at, history) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?
-        .execute(rusqlite::params![
+        let values = rusqlite::params![
             self.msg,
             self.qn,
             self.state,
@@ -194,7 +190,22 @@ impl Delivery {
             self.dead_reason,
             self.dead_at,
             history,
-        ])?;
+        ];
+        let updated = db
+            .prepare_cached(
+                "UPDATE deliveries SET state = ?3, k = ?4, attempts = ?5, gen = ?6, \
+                 replayed = ?7, lease_exp = ?8, due = ?9, dead_reason = ?10, dead_at = ?11, \
+                 history = ?12 WHERE msg = ?1 AND qn = ?2",
+            )?
+            .execute(values)?;
+        if updated == 0 {
+            db.prepare_cached(
+                "INSERT INTO deliveries (msg, qn, state, k, attempts, gen, replayed, \
+                 lease_exp, due, dead_reason, dead_at, history) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(values)?;
+        }
         Ok(())
     }
 
