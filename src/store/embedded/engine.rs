@@ -481,7 +481,7 @@ impl EmbeddedStore {
             stream_id.to_string(),
             reason.to_string(),
         );
-        self.write(move |c| settle(c, &s, &q, &m, generation, op, &r))
+        self.write_relaxed(move |c| settle(c, &s, &q, &m, generation, op, &r))
             .await
     }
 

@@ -145,9 +145,12 @@ impl EmbeddedStore {
         self.submit(true, f).await
     }
 
-    /// `write` for a change that a power cut may undo without losing
-    /// anything: a lease (the message is then simply delivered again, as
-    /// after an expired lease). Its commit is not fsync'd on its own.
+    /// `write` for a change that a power cut may undo without losing a
+    /// message: a lease or a settlement (the message is then delivered
+    /// again — at-least-once). Its commit is not fsync'd on its own; the
+    /// next durable commit (an ingest, or the reaper's pass every
+    /// `HOOKBAY_REAP_INTERVAL_MS`) syncs it. A process crash never undoes
+    /// it: the commit is in the OS already.
     async fn write_relaxed<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut writer::Ctx<'_>) -> Result<T> + Send + 'static,
