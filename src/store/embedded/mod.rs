@@ -14,6 +14,7 @@
 mod catalog;
 mod engine;
 mod import;
+mod reads;
 mod rows;
 mod writer;
 
