@@ -82,6 +82,19 @@ async fn connect(urls: &[String], cluster: bool, pool_size: usize) -> RedisStore
     }
 }
 
+/// Open the embedded store in `dir` off the async runtime (it touches the
+/// disk and may recover a WAL).
+async fn open_embedded(
+    dir: &std::path::Path,
+    notifier: Notifier,
+) -> Result<EmbeddedStore, StartError> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, notifier))
+        .await
+        .map_err(|e| StartError::Store(e.to_string()))?
+        .map_err(StartError::from)
+}
+
 /// Open the configured store and the wake-up hub that goes with it.
 async fn open(backend: &Backend) -> Result<(Store, Notifier), StartError> {
     Ok(match backend {
@@ -97,11 +110,7 @@ async fn open(backend: &Backend) -> Result<(Store, Notifier), StartError> {
         }
         Backend::Embedded { dir } => {
             let notifier = Notifier::local();
-            let dir = dir.clone();
-            let n = notifier.clone();
-            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, n))
-                .await
-                .map_err(|e| StartError::Store(e.to_string()))??;
+            let store = open_embedded(dir, notifier.clone()).await?;
             let path = std::fs::canonicalize(store.dir()).unwrap_or_else(|_| store.dir().into());
             tracing::info!(dir = %path.display(), "store: embedded (SQLite)");
             (Store::Embedded(store), notifier)
@@ -124,14 +133,7 @@ pub async fn open_store(cfg: &Config) -> Result<Store, StartError> {
                 .await
                 .map_err(|e| StartError::Store(e.to_string()))?,
         ),
-        Backend::Embedded { dir } => {
-            let dir = dir.clone();
-            let store =
-                tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, Notifier::local()))
-                    .await
-                    .map_err(|e| StartError::Store(e.to_string()))??;
-            Store::Embedded(store)
-        }
+        Backend::Embedded { dir } => Store::Embedded(open_embedded(dir, Notifier::local()).await?),
     })
 }
 
