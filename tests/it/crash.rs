@@ -18,53 +18,18 @@ async fn kill_dash_nine_loses_nothing(b: Backend) {
     let mut child = spawn_relay(&store, port, &[]);
     wait_healthy(&http, &base).await;
 
-    let post = |path: &str, token: &str, body: Value| {
-        http.post(format!("{base}{path}"))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-    };
-    let tenant: Value = post("/v1/tenants", ADMIN, json!({"name": "crash"}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tid = tenant["id"].as_str().unwrap();
-    let tok: Value = post(
-        &format!("/v1/tenants/{tid}/tokens"),
-        ADMIN,
-        json!({"scopes": ["manage", "consume", "read"]}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let token = tok["token"].as_str().unwrap().to_string();
-    let src: Value = post(
-        "/v1/sources",
-        &token,
-        json!({"name": "s", "verification": {"type": "none"}}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let ingest = src["ingestUrl"].as_str().unwrap().to_string();
-    let q: Value = post(
-        "/v1/queues",
-        &token,
-        json!({"sourceId": src["id"], "name": "w", "leaseSeconds": 1,
+    let Provisioned {
+        token,
+        ingest,
+        queue: qid,
+        ..
+    } = provision(
+        &http,
+        &base,
+        json!({"leaseSeconds": 1,
                "backoff": {"initialSeconds": 0, "multiplier": 1, "maxSeconds": 0}}),
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let qid = q["id"].as_str().unwrap().to_string();
+    .await;
 
     let accepted: Arc<Mutex<HashSet<String>>> = Arc::default();
     let acked: Arc<Mutex<HashSet<String>>> = Arc::default();

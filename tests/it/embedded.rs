@@ -88,44 +88,12 @@ async fn embedded_disk_full_is_503_stores_nothing_and_recovers() {
     let filler = format!("/proc/{}/root{}/filler", child.id(), mnt.display());
     assert!(std::fs::metadata(&filler).is_ok(), "filler visible");
 
-    let post = |path: String, token: String, body: Value| {
-        let http = http.clone();
-        let url = format!("{base}{path}");
-        async move {
-            let r = http
-                .post(url)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{}", r.status());
-            r.json::<Value>().await.unwrap()
-        }
-    };
-    let tenant = post("/v1/tenants".into(), ADMIN.into(), json!({"name": "full"})).await;
-    let tid = tenant["id"].as_str().unwrap().to_string();
-    let tok = post(
-        format!("/v1/tenants/{tid}/tokens"),
-        ADMIN.into(),
-        json!({"scopes": ["manage", "consume", "read"]}),
-    )
-    .await;
-    let token = tok["token"].as_str().unwrap().to_string();
-    let src = post(
-        "/v1/sources".into(),
-        token.clone(),
-        json!({"name": "s", "verification": {"type": "none"}}),
-    )
-    .await;
-    let ingest = src["ingestUrl"].as_str().unwrap().to_string();
-    let sid = src["id"].as_str().unwrap().to_string();
-    post(
-        "/v1/queues".into(),
-        token.clone(),
-        json!({"sourceId": sid, "name": "w"}),
-    )
-    .await;
+    let Provisioned {
+        token,
+        ingest,
+        source_id: sid,
+        ..
+    } = provision(&http, &base, json!({})).await;
 
     // fill the disk: 512 KiB bodies until the store refuses
     let mut stored = vec![];
@@ -218,48 +186,12 @@ async fn embedded_backup_while_serving_restores_every_message() {
     let http = reqwest::Client::new();
     let mut child = spawn_relay(&store, port, &[]);
     wait_healthy(&http, &base).await;
-    let post = |path: String, token: String, body: Value| {
-        let http = http.clone();
-        let url = format!("{base}{path}");
-        async move {
-            let r = http
-                .post(url)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{}", r.status());
-            r.json::<Value>().await.unwrap()
-        }
-    };
-    let tenant = post("/v1/tenants".into(), ADMIN.into(), json!({"name": "b"})).await;
-    let tid = tenant["id"].as_str().unwrap().to_string();
-    let token = post(
-        format!("/v1/tenants/{tid}/tokens"),
-        ADMIN.into(),
-        json!({"scopes": ["manage", "consume", "read"]}),
-    )
-    .await["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let src = post(
-        "/v1/sources".into(),
-        token.clone(),
-        json!({"name": "s", "verification": {"type": "none"}}),
-    )
-    .await;
-    let ingest = src["ingestUrl"].as_str().unwrap().to_string();
-    let q = post(
-        "/v1/queues".into(),
-        token.clone(),
-        json!({"sourceId": src["id"], "name": "w"}),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let Provisioned {
+        token,
+        ingest,
+        queue: q,
+        ..
+    } = provision(&http, &base, json!({})).await;
     let mut before = vec![];
     for i in 0..300 {
         let r = http
@@ -402,63 +334,17 @@ async fn embedded_serve_with_nothing_configured_runs_end_to_end_in_hookbay_data(
         cwd.path().join("hookbay-data").join("hookbay.db").exists(),
         "the store is ./hookbay-data/hookbay.db"
     );
-    let post = |path: &str, token: &str, body: Value| {
-        http.post(format!("{base}{path}"))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-    };
-    let tenant: Value = post("/v1/tenants", ADMIN, json!({"name": "fresh"}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tid = tenant["id"].as_str().unwrap();
-    let tok: Value = post(
-        &format!("/v1/tenants/{tid}/tokens"),
-        ADMIN,
-        json!({"scopes": ["manage", "consume"]}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let token = tok["token"].as_str().unwrap();
-    let src: Value = post(
-        "/v1/sources",
+    let Provisioned {
         token,
-        json!({"name": "s", "verification": {"type": "none"}}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let q: Value = post(
-        "/v1/queues",
-        token,
-        json!({"sourceId": src["id"], "name": "w"}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let r = http
-        .post(src["ingestUrl"].as_str().unwrap())
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
+        ingest,
+        queue: q,
+        ..
+    } = provision(&http, &base, json!({})).await;
+    let r = http.post(&ingest).body("hello").send().await.unwrap();
     assert_eq!(r.status(), 202);
     let r = http
-        .get(format!(
-            "{base}/v1/queues/{}/next",
-            q["id"].as_str().unwrap()
-        ))
-        .bearer_auth(token)
+        .get(format!("{base}/v1/queues/{q}/next"))
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();

@@ -853,3 +853,58 @@ pub async fn wait_healthy(http: &reqwest::Client, base: &str) {
     })
     .await;
 }
+
+/// What `provision` set up on a relay binary.
+pub struct Provisioned {
+    /// a tenant token with manage, consume and read
+    pub token: String,
+    pub source_id: String,
+    pub ingest: String,
+    pub queue: String,
+}
+
+/// A tenant, a token, a `none` source and one queue (with `queue` fields
+/// added) on the relay at `base` — for tests that run the binary and so
+/// cannot use `Relay`'s helpers.
+pub async fn provision(http: &reqwest::Client, base: &str, queue: Value) -> Provisioned {
+    let post = |path: String, token: String, body: Value| {
+        let (http, url) = (http.clone(), format!("{base}{path}"));
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("request");
+            assert!(r.status().is_success(), "POST: {}", r.status());
+            r.json::<Value>().await.expect("json")
+        }
+    };
+    let tenant = post("/v1/tenants".into(), ADMIN.into(), json!({"name": "t"})).await;
+    let tid = tenant["id"].as_str().expect("tenant id");
+    let tok = post(
+        format!("/v1/tenants/{tid}/tokens"),
+        ADMIN.into(),
+        json!({"scopes": ["manage", "consume", "read"]}),
+    )
+    .await;
+    let token = tok["token"].as_str().expect("token").to_string();
+    let src = post(
+        "/v1/sources".into(),
+        token.clone(),
+        json!({"name": "s", "verification": {"type": "none"}}),
+    )
+    .await;
+    let mut body = json!({"sourceId": src["id"], "name": "w"});
+    if let (Some(b), Some(extra)) = (body.as_object_mut(), queue.as_object()) {
+        b.extend(extra.clone());
+    }
+    let q = post("/v1/queues".into(), token.clone(), body).await;
+    Provisioned {
+        token,
+        source_id: src["id"].as_str().expect("source id").into(),
+        ingest: src["ingestUrl"].as_str().expect("ingest url").into(),
+        queue: q["id"].as_str().expect("queue id").into(),
+    }
+}
