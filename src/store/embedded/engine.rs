@@ -38,21 +38,28 @@ struct Owned {
     size: i64,
 }
 
-/// Move due delayed deliveries of a queue to ready. Returns how many.
-fn promote_due(db: &Connection, mem: &mut Memory, qn: i64, now: i64, limit: usize) -> Result<u64> {
-    let due: Vec<Delivery> = db
+/// Up to `limit` deliveries of a queue in `state` whose time (`k`: due
+/// time, lease expiry) has come, earliest first.
+fn come_due(db: &Connection, qn: i64, state: i64, now: i64, limit: usize) -> Result<Vec<Delivery>> {
+    Ok(db
         .prepare_cached(&format!(
             "SELECT {DELIVERY_COLS} FROM deliveries d \
              WHERE d.qn = ?1 AND d.state = ?2 AND d.k <= ?3 ORDER BY d.k LIMIT ?4"
         ))?
-        .query_map(params![qn, DELAYED, now, limit as i64], Delivery::from_row)?
-        .collect::<rusqlite::Result<_>>()?;
-    for mut d in due.iter().cloned() {
+        .query_map(params![qn, state, now, limit as i64], Delivery::from_row)?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Move due delayed deliveries of a queue to ready. Returns how many.
+fn promote_due(db: &Connection, mem: &mut Memory, qn: i64, now: i64, limit: usize) -> Result<u64> {
+    let due = come_due(db, qn, DELAYED, now, limit)?;
+    let n = due.len() as u64;
+    for mut d in due {
         d.due = None;
         d.make_ready(mem);
         d.save(db)?;
     }
-    Ok(due.len() as u64)
+    Ok(n)
 }
 
 /// Expired leases count as failed attempts. Returns (expired, made ready).
@@ -63,24 +70,16 @@ fn reclaim_expired(
     now: i64,
     limit: usize,
 ) -> Result<(u64, u64)> {
-    let exp: Vec<Delivery> = db
-        .prepare_cached(&format!(
-            "SELECT {DELIVERY_COLS} FROM deliveries d \
-             WHERE d.qn = ?1 AND d.state = ?2 AND d.k <= ?3 ORDER BY d.k LIMIT ?4"
-        ))?
-        .query_map(
-            params![pol.qn, LEASED, now, limit as i64],
-            Delivery::from_row,
-        )?
-        .collect::<rusqlite::Result<_>>()?;
+    let exp = come_due(db, pol.qn, LEASED, now, limit)?;
+    let n = exp.len() as u64;
     let mut ready = 0;
-    for mut d in exp.iter().cloned() {
+    for mut d in exp {
         if d.fail(pol, now, "expired", "lease_expired", None, mem) == READY {
             ready += 1;
         }
         d.save(db)?;
     }
-    Ok((exp.len() as u64, ready))
+    Ok((n, ready))
 }
 
 pub(super) fn count(db: &Connection, qn: i64, state: i64) -> Result<u64> {
