@@ -187,6 +187,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         settings,
         sources: TtlCache::default(),
         queues: TtlCache::default(),
+        routes: TtlCache::default(),
         tenants: TtlCache::default(),
         usage: TtlCache::default(),
         streams: StreamRegistry::default(),

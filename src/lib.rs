@@ -14,6 +14,7 @@ pub mod notify;
 pub mod query;
 pub mod ratelimit;
 pub mod reaper;
+pub mod routing;
 pub mod service;
 pub mod sse;
 pub mod state;

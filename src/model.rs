@@ -168,6 +168,9 @@ pub struct Source {
     pub response: Option<CustomResponse>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handshake: Option<Handshake>,
+    /// Where the event type is read (overrides the preset's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<crate::routing::EventTypeRule>,
     pub created_at: String,
 }
 
@@ -199,6 +202,11 @@ pub struct Queue {
     pub lease_seconds: u64,
     pub max_attempts: u32,
     pub backoff: Backoff,
+    /// Only messages matching this document are delivered (see
+    /// `routing::filter`); validated before it is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<serde_json::Value>,
     pub created_at: String,
 }
 
@@ -253,6 +261,7 @@ pub struct StoredMessage {
     pub verified: bool,
     pub scheme: String,
     pub dedupe_key: Option<String>,
+    pub event_type: Option<String>,
 }
 
 /// A delivery handed to one consumer.

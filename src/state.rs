@@ -113,6 +113,8 @@ pub struct AppState {
     pub sources: TtlCache<Source>,
     /// queue id -> queue
     pub queues: TtlCache<Queue>,
+    /// source id -> its queues as ingest routes them
+    pub routes: TtlCache<crate::routing::Routes>,
     /// tenant id -> tenant (for limits on hot paths)
     pub tenants: TtlCache<Tenant>,
     /// tenant id -> stored bytes (for the storage quota at ingest)

@@ -230,6 +230,7 @@ pub async fn export<W: Write>(store: &Store, out: &mut W) -> Result<Summary, Tra
                 verified: m.verified,
                 scheme: m.scheme,
                 dedupe_key: m.dedupe_key,
+                event_type: m.event_type,
                 deliveries,
             };
             line(out, &Record::Message(rec), &mut sum)?;

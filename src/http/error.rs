@@ -168,3 +168,14 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     };
     serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
 }
+
+/// Distinguish a missing field from an explicit `null` in a PATCH body
+/// (`#[serde(default, with = "double_option")]`).
+pub mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}

@@ -13,7 +13,8 @@ use crate::ids;
 use crate::metrics;
 use crate::model::is_hop_by_hop;
 use crate::model::{Handshake, Source, DEDUPE_WINDOW_SECS};
-use crate::store::{IngestOutcome, NewMessage};
+use crate::routing::{Routes, Subject};
+use crate::store::{Fanout, IngestOutcome, NewMessage};
 use crate::verify::{query_param, Delivery};
 
 /// Time left for the store calls of one ingest request. Every store call
@@ -56,6 +57,21 @@ async fn source_for_key(state: &Data, key: &str) -> Result<Arc<Source>, ApiError
     );
     state.sources.put(key, s.clone());
     Ok(s)
+}
+
+/// The source's queues as ingest routes them: this node's copy (refreshed
+/// every `RECORD_TTL`), or a fresh read when the store said the copy is
+/// out of date.
+async fn routes_for(state: &Data, source_id: &str, fresh: bool) -> Result<Arc<Routes>, ApiError> {
+    if !fresh {
+        if let Some(r) = state.routes.get(source_id) {
+            return Ok(r);
+        }
+    }
+    let (version, queues) = state.store.source_routes(source_id).await?;
+    let r = Arc::new(Routes::new(version, &queues));
+    state.routes.put(source_id, r.clone());
+    Ok(r)
 }
 
 /// The tenant's ingest rate and storage quota, charged only for deliveries
@@ -209,6 +225,10 @@ async fn ingest_inner(
     // a preset's delivery id is never a credential; a source's own dedupe
     // rule sees only what is stored (it cannot make a secret the dedupe key)
     let preset_id = src.verification.delivery_id(&delivery);
+    let preset_event = match &src.event_type {
+        Some(_) => None,
+        None => src.verification.event_type(&delivery),
+    };
     let (cred_header, cred_param) = src.verification.credential_locations();
     if let Some(c) = cred_header {
         headers.retain(|(n, _)| !n.eq_ignore_ascii_case(c));
@@ -222,31 +242,63 @@ async fn ingest_inner(
         .headers()
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let msg = NewMessage {
-        method: req.method().as_str(),
-        path: req.match_info().get("tail").unwrap_or_default(),
+    let event_type = crate::routing::clean_event_type(match &src.event_type {
+        Some(rule) => rule.read(&headers, &body),
+        None => preset_event,
+    });
+    let method = req.method().as_str();
+    let path = req.match_info().get("tail").unwrap_or_default();
+    let subject = Subject {
+        method,
+        path,
         query: &query,
         headers: &headers,
+        event_type: event_type.as_deref(),
         content_type: content_type.as_deref(),
         body: &body,
-        verified: verdict.verified,
-        scheme: verdict.scheme,
-        dedupe_key: dedupe.as_deref(),
-        dedupe_window_secs: src
-            .dedupe
-            .as_ref()
-            .and_then(|d| d.window_seconds)
-            .unwrap_or(DEDUPE_WINDOW_SECS),
     };
-    let outcome = budget
-        .run(async { Ok(state.store.ingest(&src.id, &msg).await?) })
-        .await?;
-    let (stream_id, duplicate) = match outcome {
-        IngestOutcome::Stored { stream_id, .. } => (stream_id, false),
-        IngestOutcome::Duplicate { stream_id } => (stream_id, true),
-        IngestOutcome::SourceGone => {
-            state.sources.forget(key);
-            return Err(ApiError::NotFound);
+    // route on this node's view of the source's queues; the store refuses
+    // a view whose routing version moved, and the view is read again
+    let mut fresh = false;
+    let (stream_id, duplicate) = loop {
+        let routes = budget.run(routes_for(&state, &src.id, fresh)).await?;
+        let decisions = routes.decide(&subject);
+        let msg = NewMessage {
+            method,
+            path,
+            query: &query,
+            headers: &headers,
+            content_type: content_type.as_deref(),
+            body: &body,
+            verified: verdict.verified,
+            scheme: verdict.scheme,
+            dedupe_key: dedupe.as_deref(),
+            dedupe_window_secs: src
+                .dedupe
+                .as_ref()
+                .and_then(|d| d.window_seconds)
+                .unwrap_or(DEDUPE_WINDOW_SECS),
+            event_type: event_type.as_deref(),
+            fanout: Fanout {
+                version: routes.version,
+                queues: &decisions,
+            },
+        };
+        let outcome = budget
+            .run(async { Ok(state.store.ingest(&src.id, &msg).await?) })
+            .await?;
+        match outcome {
+            IngestOutcome::Stored { stream_id, .. } => break (stream_id, false),
+            IngestOutcome::Duplicate { stream_id } => break (stream_id, true),
+            IngestOutcome::SourceGone => {
+                state.sources.forget(key);
+                return Err(ApiError::NotFound);
+            }
+            IngestOutcome::Reroute => {
+                // the budget bounds how often queue changes can make us retry
+                state.routes.forget(&src.id);
+                fresh = true;
+            }
         }
     };
     metrics::ingest(if duplicate { "duplicate" } else { "stored" });

@@ -39,6 +39,8 @@ pub struct Meta<'a> {
     /// Raw query string.
     pub query: &'a str,
     pub content_type: Option<&'a str>,
+    /// From the preset or the source's rule; `null` when none.
+    pub event_type: Option<&'a str>,
     pub verified: bool,
     pub verification: &'a str,
     pub redelivered: bool,
@@ -78,6 +80,7 @@ pub fn build<'a>(state: &AppState, q: &'a Queue, l: &'a Lease) -> Meta<'a> {
         headers,
         query: &m.query,
         content_type: m.content_type.as_deref(),
+        event_type: m.event_type.as_deref(),
         verified: m.verified,
         verification: &m.scheme,
         redelivered: l.attempt > 1,

@@ -5,6 +5,7 @@ pub mod access;
 mod auth;
 mod consume;
 pub mod error;
+mod filters;
 pub mod guard;
 mod health;
 mod ingest;
@@ -67,6 +68,7 @@ v1_routes! {
     get "/queues/{queue_id}/stream" => stream::stream,
     get "/queues/{queue_id}/dead-letters" => ops::dead_letters,
     post "/queues/{queue_id}/replay" => ops::replay,
+    post "/queues/{queue_id}/filter/test" => filters::test,
     post "/queues/{queue_id}/messages/{message_id}/{op}" => consume::settle,
     get "/messages/{message_id}" => ops::message,
 }

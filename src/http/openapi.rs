@@ -94,6 +94,9 @@ pub struct SourceView {
     #[schema(value_type = Option<Object>)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handshake: Option<crate::model::Handshake>,
+    /// Where the event type is read, when the source sets it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<crate::routing::EventTypeRule>,
     pub queues: Vec<String>,
     pub stats: SourceStats,
     pub created_at: String,
@@ -140,6 +143,8 @@ pub struct MessageSummary {
     pub path: String,
     pub query: String,
     pub content_type: Option<String>,
+    /// From the preset or the source's rule; `null` when none.
+    pub event_type: Option<String>,
     pub size: u64,
     pub verified: bool,
     pub verification: String,
@@ -312,6 +317,7 @@ impl Modify for Common {
         super::stream::stream,
         super::ops::dead_letters,
         super::ops::replay,
+        super::filters::test,
         super::consume::settle,
         super::ops::message,
     ),

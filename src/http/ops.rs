@@ -9,6 +9,7 @@ use super::openapi::{DeadLetter, MessageDetail, MessageSummary, Page, QueueDeliv
 use super::{meta, page_limit, tenant_queue, tenant_source, Data};
 use crate::ids;
 use crate::model::{rfc3339_ms, Scope, StoredMessage};
+use crate::service::routing::{self, Search};
 use crate::store::ReplaySelector;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -135,6 +136,12 @@ pub async fn replay(
     };
     let n = match &sel {
         ReplaySelector::Ids(v) if v.is_empty() => 0,
+        // a range goes through the queue's current filter
+        ReplaySelector::Range { from_ms, to_ms } => {
+            routing::replay_range(&state, &queue, *from_ms, *to_ms)
+                .await?
+                .ok_or(ApiError::NotFound)?
+        }
         _ => state
             .store
             .replay(&queue.source_id, &queue.id, &sel)
@@ -153,6 +160,7 @@ fn summary(source_id: &str, m: &StoredMessage) -> MessageSummary {
         path: m.path.clone(),
         query: m.query.clone(),
         content_type: m.content_type.clone(),
+        event_type: m.event_type.clone(),
         size: m.body.len() as u64,
         verified: m.verified,
         verification: m.scheme.clone(),
@@ -160,14 +168,80 @@ fn summary(source_id: &str, m: &StoredMessage) -> MessageSummary {
     }
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
+/// History query parameters (documentation; parsed by `history_query`,
+/// since `header` may repeat).
+#[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub struct HistoryQuery {
+    /// Received at or after: RFC 3339 or epoch ms.
     from: Option<String>,
+    /// Received at or before: RFC 3339 or epoch ms.
     to: Option<String>,
     limit: Option<u64>,
     cursor: Option<String>,
+    /// Only messages of this event type (exact).
+    #[param(rename = "eventType")]
+    event_type: Option<String>,
+    /// `name:value`, repeatable: a header with exactly this value (name
+    /// case-insensitive).
+    header: Option<Vec<String>>,
+    /// Text the raw body contains.
+    q: Option<String>,
+}
+
+struct History {
+    from: i64,
+    to: i64,
+    limit: u64,
+    cursor: Option<String>,
+    search: Search,
+}
+
+fn history_query(raw: &str) -> Result<History, ApiError> {
+    let (mut from, mut to, mut limit, mut cursor) = (None, None, None, None);
+    let mut search = Search::default();
+    for (k, v) in crate::query::pairs(raw) {
+        let v = v.into_owned();
+        match k.as_ref() {
+            "from" => from = Some(v),
+            "to" => to = Some(v),
+            "limit" => {
+                limit = Some(
+                    v.parse::<u64>()
+                        .map_err(|_| ApiError::bad("limit must be a whole number"))?,
+                )
+            }
+            "cursor" => cursor = Some(v),
+            "eventType" => search.event_type = Some(v),
+            "q" => {
+                if v.len() > 1024 {
+                    return Err(ApiError::bad("q must be at most 1024 bytes"));
+                }
+                search.text = Some(v)
+            }
+            "header" => {
+                let Some((n, val)) = v.split_once(':') else {
+                    return Err(ApiError::bad("header must be name:value"));
+                };
+                let n = n.trim();
+                if n.is_empty() || search.headers.len() >= 10 {
+                    return Err(ApiError::bad("header must be name:value (at most 10)"));
+                }
+                search
+                    .headers
+                    .push((n.to_ascii_lowercase(), val.trim_start().to_string()));
+            }
+            other => return Err(ApiError::bad(format!("unknown query parameter {other:?}"))),
+        }
+    }
+    Ok(History {
+        from: time_param(&from, 0)?,
+        to: time_param(&to, i64::MAX / 4)?,
+        limit: page_limit(limit, 100, 1000)?,
+        cursor,
+        search,
+    })
 }
 
 fn time_param(v: &Option<String>, default: i64) -> Result<i64, ApiError> {
@@ -180,36 +254,48 @@ fn time_param(v: &Option<String>, default: i64) -> Result<i64, ApiError> {
     }
 }
 
-#[utoipa::path(get, path = "/v1/sources/{source_id}/messages", tag = "messages", operation_id = "message.list", summary = "A source's messages, newest first", params(("source_id" = String, Path, description = "Source id (src_…)"), HistoryQuery), responses((status = 200, body = super::openapi::Page<super::openapi::MessageSummary>)), security(("tenant" = ["read"])))]
+#[utoipa::path(get, path = "/v1/sources/{source_id}/messages", tag = "messages", operation_id = "message.list", summary = "A source's messages, newest first; search by event type, header, body text", description = "With `eventType`, `header` or `q`, a request looks at no more than 5,000 messages (newest first) and answers with the matches among them and a `nextCursor` to go on from, so a search over a long history is paged: an empty page with a cursor means nothing matched yet.", params(("source_id" = String, Path, description = "Source id (src_…)"), HistoryQuery), responses((status = 200, body = super::openapi::Page<super::openapi::MessageSummary>)), security(("tenant" = ["read"])))]
 pub async fn history(
     state: Data,
     who: Principal,
     path: web::Path<String>,
-    q: web::Query<HistoryQuery>,
+    req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let c = who.tenant(&[Scope::Read])?;
     let src = tenant_source(&state, c, &path).await?;
-    let limit = page_limit(q.limit, 100, 1000)?;
-    let from = time_param(&q.from, 0)?;
-    let to = time_param(&q.to, i64::MAX / 4)?;
-    let before = match &q.cursor {
+    let h = history_query(req.query_string())?;
+    let before = match &h.cursor {
         None => None,
         Some(cur) => match ids::parse_message_id(cur) {
             Some((s, sid)) if s == src.id => Some(sid),
             _ => return Err(ApiError::bad("invalid cursor")),
         },
     };
-    let msgs = state
-        .store
-        .history(&src.id, from, to, before.as_deref(), limit as usize)
+    let (msgs, next) = if h.search.is_empty() {
+        let msgs = state
+            .store
+            .history(&src.id, h.from, h.to, before.as_deref(), h.limit as usize)
+            .await?;
+        let next = (msgs.len() as u64 == h.limit)
+            .then(|| msgs.last().map(|m| m.stream_id.clone()))
+            .flatten();
+        (msgs, next)
+    } else {
+        let found = routing::search(
+            &state,
+            &src.id,
+            (h.from, h.to),
+            before,
+            h.limit as usize,
+            &h.search,
+        )
         .await?;
-    let next = (msgs.len() as u64 == limit)
-        .then(|| msgs.last().map(|m| ids::message_id(&src.id, &m.stream_id)))
-        .flatten();
+        (found.items, found.next)
+    };
     let items: Vec<MessageSummary> = msgs.iter().map(|m| summary(&src.id, m)).collect();
     Ok(HttpResponse::Ok().json(Page {
         items,
-        next_cursor: next,
+        next_cursor: next.map(|sid| ids::message_id(&src.id, &sid)),
     }))
 }
 

@@ -21,6 +21,9 @@ struct CreateQueue {
     lease_seconds: Option<u64>,
     max_attempts: Option<u32>,
     backoff: Option<Backoff>,
+    /// Deliver only matching messages (see docs/routing.md).
+    #[schema(value_type = Option<Object>)]
+    filter: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -30,6 +33,10 @@ struct PatchQueue {
     lease_seconds: Option<u64>,
     max_attempts: Option<u32>,
     backoff: Option<Backoff>,
+    /// A new filter; `null` removes it (messages ingested afterwards).
+    #[serde(default, with = "super::error::double_option")]
+    #[schema(value_type = Option<Object>)]
+    filter: Option<Option<serde_json::Value>>,
 }
 
 fn check(q: &Queue) -> Result<(), ApiError> {
@@ -37,7 +44,11 @@ fn check(q: &Queue) -> Result<(), ApiError> {
     if name.is_empty() || name.len() > 100 {
         return Err(ApiError::bad("name must be 1..=100 characters"));
     }
-    validate_policy(q.lease_seconds, q.max_attempts, &q.backoff).map_err(ApiError::bad)
+    validate_policy(q.lease_seconds, q.max_attempts, &q.backoff).map_err(ApiError::bad)?;
+    if let Some(f) = &q.filter {
+        crate::routing::Filter::compile(f).map_err(ApiError::bad)?;
+    }
+    Ok(())
 }
 
 #[utoipa::path(post, path = "/v1/queues", tag = "queues", operation_id = "queue.create", summary = "Create a queue on a source", request_body = CreateQueue, responses((status = 201, body = super::openapi::QueueView), (status = 409, body = super::openapi::Problem, content_type = "application/problem+json", description = "Quota maxQueues reached")), security(("tenant" = ["manage"])))]
@@ -57,6 +68,7 @@ pub async fn create(
         lease_seconds: b.lease_seconds.unwrap_or(30),
         max_attempts: b.max_attempts.unwrap_or(5),
         backoff: b.backoff.unwrap_or_default(),
+        filter: b.filter.filter(|f| !f.is_null()),
         created_at: now_rfc3339(),
     };
     check(&q)?;
@@ -135,6 +147,9 @@ pub async fn patch(
     }
     if let Some(b) = p.backoff {
         q.backoff = b;
+    }
+    if let Some(f) = p.filter {
+        q.filter = f.filter(|f| !f.is_null());
     }
     check(&q)?;
     let q = crate::service::catalog::update_queue(&state, q).await?;

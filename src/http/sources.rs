@@ -13,6 +13,7 @@ use crate::model::{
     now_rfc3339, CustomResponse, Dedupe, Handshake, Source, DEFAULT_MAX_BODY,
     DEFAULT_RETENTION_HOURS, MAX_MAX_BODY, MAX_RETENTION_HOURS,
 };
+use crate::routing::EventTypeRule;
 use crate::state::AppState;
 use crate::verify::Verification;
 
@@ -29,6 +30,8 @@ struct CreateSource {
     response: Option<CustomResponse>,
     #[schema(value_type = Option<Object>)]
     handshake: Option<Handshake>,
+    /// Where to read the event type (overrides the preset's).
+    event_type: Option<EventTypeRule>,
 }
 
 /// PATCH body: absent = unchanged; `null` clears the optional ones.
@@ -52,17 +55,13 @@ struct PatchSource {
     #[serde(default, with = "serde_with_double_option")]
     #[schema(value_type = Option<Object>)]
     handshake: Option<Option<Handshake>>,
+    /// `null` removes it (the preset's rule applies again).
+    #[serde(default, with = "serde_with_double_option")]
+    #[schema(value_type = Option<EventTypeRule>)]
+    event_type: Option<Option<EventTypeRule>>,
 }
 
-/// Distinguish a missing field from an explicit `null`.
-mod serde_with_double_option {
-    use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Option<T>>, D::Error> {
-        Option::<T>::deserialize(d).map(Some)
-    }
-}
+use super::error::double_option as serde_with_double_option;
 
 async fn view(state: &AppState, s: Source) -> Result<SourceView, ApiError> {
     let queues = state.store.source_queue_ids(&s.id).await?;
@@ -86,6 +85,7 @@ async fn view(state: &AppState, s: Source) -> Result<SourceView, ApiError> {
         retention_hours: s.retention_hours,
         dedupe: s.dedupe,
         response: s.response,
+        event_type: s.event_type,
         queues,
         created_at: s.created_at,
     })
@@ -122,6 +122,9 @@ fn check(s: &Source) -> Result<(), ApiError> {
         {
             return Err(ApiError::bad("dedupe.windowSeconds must be 1..=604800"));
         }
+    }
+    if let Some(e) = &s.event_type {
+        e.validate().map_err(ApiError::bad)?;
     }
     if let Some(Handshake::GetChallenge {
         verify_token: Some(t),
@@ -171,6 +174,7 @@ pub async fn create(
         dedupe: b.dedupe,
         response: b.response,
         handshake: b.handshake,
+        event_type: b.event_type,
         created_at: now_rfc3339(),
     };
     check(&s)?;
@@ -230,6 +234,9 @@ pub async fn patch(
     }
     if let Some(h) = p.handshake {
         s.handshake = h;
+    }
+    if let Some(e) = p.event_type {
+        s.event_type = e;
     }
     check(&s)?;
     crate::service::catalog::update_source(&state, &s).await?;

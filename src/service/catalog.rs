@@ -47,6 +47,7 @@ pub async fn remove_source(state: &AppState, s: &Source) -> Result<()> {
     let queue_ids = state.store.source_queue_ids(&s.id).await?;
     state.store.delete_source(s).await?;
     state.sources.forget(&s.ingest_key);
+    state.routes.forget(&s.id);
     for q in &queue_ids {
         state.queues.forget(q);
     }
@@ -58,6 +59,7 @@ pub async fn remove_source(state: &AppState, s: &Source) -> Result<()> {
 pub async fn create_queue(state: &AppState, q: &Queue, limit: u64) -> Result<()> {
     reserve(state, &q.tenant_id, "queues", &q.id, limit).await?;
     state.store.create_queue(q).await?;
+    state.routes.forget(&q.source_id);
     if state.store.tenant(&q.tenant_id).await?.is_none() {
         delete_queue(state, q).await?;
         return Err(ServiceError::NotFound);
@@ -65,9 +67,11 @@ pub async fn create_queue(state: &AppState, q: &Queue, limit: u64) -> Result<()>
     Ok(())
 }
 
-/// Write a queue's new name or policy; the cache holds the new record.
+/// Write a queue's new name, policy or filter; the cache holds the new
+/// record and this node re-reads the source's routes.
 pub async fn update_queue(state: &AppState, q: Queue) -> Result<Arc<Queue>> {
     state.store.update_queue(&q).await?;
+    state.routes.forget(&q.source_id);
     let q = Arc::new(q);
     state.queues.put(&q.id, q.clone());
     Ok(q)
@@ -76,6 +80,7 @@ pub async fn update_queue(state: &AppState, q: Queue) -> Result<Arc<Queue>> {
 pub async fn delete_queue(state: &AppState, q: &Queue) -> Result<()> {
     state.store.delete_queue(q).await?;
     state.queues.forget(&q.id);
+    state.routes.forget(&q.source_id);
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! parent — and keeps this node's caches in step with every write.
 
 pub mod catalog;
+pub mod routing;
 pub mod tokens;
 
 use crate::store::StoreError;

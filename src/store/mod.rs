@@ -18,7 +18,7 @@ use crate::model::{
     DeliveryState, Lease, Queue, QueueCounts, Source, StoredMessage, Tenant, TokenRecord,
 };
 pub use types::{
-    IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleOp, SettleOutcome, Usage,
+    Fanout, IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleOp, SettleOutcome, Usage,
 };
 
 /// Why a storage call failed. Domain outcomes (not found, stale lease) are
@@ -140,6 +140,9 @@ contract! {
     fn queue(&self, id: &str) -> Option<Queue>;
     fn queues(&self, tenant_id: &str) -> Vec<Queue>;
     fn delete_queue(&self, q: &Queue) -> ();
+    /// The source's routing version and its attached queues' records (what
+    /// ingest routes on; see `routing`).
+    fn source_routes(&self, source_id: &str) -> (u64, Vec<Queue>);
     /// Queue ids attached to a source (engine view), sorted.
     fn source_queue_ids(&self, source_id: &str) -> Vec<String>;
     fn count_verification_failures(&self, source_id: &str, n: u64) -> ();
@@ -165,6 +168,10 @@ contract! {
     /// Stored messages, newest first, received in [from_ms, to_ms],
     /// strictly older than `before` when given.
     fn history(&self, source_id: &str, from_ms: i64, to_ms: i64, before: Option<&str>,
+        limit: usize) -> Vec<StoredMessage>;
+    /// Stored messages, oldest first, received in [from_ms, to_ms],
+    /// strictly newer than `after` when given.
+    fn scan(&self, source_id: &str, from_ms: i64, to_ms: i64, after: Option<&str>,
         limit: usize) -> Vec<StoredMessage>;
     fn message(&self, source_id: &str, stream_id: &str) -> Option<StoredMessage>;
     fn delivery_state(&self, source_id: &str, queue_id: &str, stream_id: &str)

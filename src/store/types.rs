@@ -13,6 +13,30 @@ pub struct NewMessage<'a> {
     pub scheme: &'a str,
     pub dedupe_key: Option<&'a str>,
     pub dedupe_window_secs: u64,
+    pub event_type: Option<&'a str>,
+    /// Which of the source's queues get the message.
+    pub fanout: Fanout<'a>,
+}
+
+/// The routing decision an ingest carries: each queue of the source the
+/// caller knew of, with whether the message goes to it, at the source's
+/// routing version the caller read. The store applies it only if the
+/// version is still current (else `IngestOutcome::Reroute`); a queue the
+/// caller did not know of gets the message.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fanout<'a> {
+    pub version: u64,
+    pub queues: &'a [(String, bool)],
+}
+
+impl Fanout<'_> {
+    /// Whether the message goes to `queue_id`.
+    pub fn to(&self, queue_id: &str) -> bool {
+        self.queues
+            .iter()
+            .find(|(q, _)| q == queue_id)
+            .is_none_or(|(_, to)| *to)
+    }
 }
 
 impl NewMessage<'_> {
@@ -33,6 +57,9 @@ impl NewMessage<'_> {
         }
         if let Some(dk) = self.dedupe_key {
             f.push(("dk", dk.as_bytes()));
+        }
+        if let Some(et) = self.event_type {
+            f.push(("et", et.as_bytes()));
         }
         f
     }
@@ -56,6 +83,9 @@ pub enum IngestOutcome {
     Duplicate { stream_id: String },
     /// The source was deleted.
     SourceGone,
+    /// The source's queues changed since the caller read its routes: read
+    /// them again and retry (nothing was written).
+    Reroute,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -187,6 +217,8 @@ pub struct MessageRecord {
     pub verified: bool,
     pub scheme: String,
     pub dedupe_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
     pub deliveries: Vec<DeliveryRecord>,
 }
 
@@ -213,6 +245,8 @@ impl MessageRecord {
             scheme: &self.scheme,
             dedupe_key: self.dedupe_key.as_deref(),
             dedupe_window_secs: 0,
+            event_type: self.event_type.as_deref(),
+            fanout: Fanout::default(),
         }
     }
 }

@@ -346,6 +346,30 @@ impl Verification {
         .filter(|s| !s.is_empty() && s.len() <= 512)
     }
 
+    /// The event type, where the provider puts it (see docs/providers.md).
+    pub fn event_type(&self, d: &Delivery<'_>) -> Option<String> {
+        let from_json = |ptr: &str| {
+            d.json()
+                .and_then(|v| crate::routing::scalar(v.pointer(ptr)?))
+        };
+        match self {
+            Verification::Github(_) => d.header("x-github-event").map(String::from),
+            Verification::Shopify(_) => d.header("x-shopify-topic").map(String::from),
+            Verification::Stripe(_) | Verification::StandardWebhooks(_) => from_json("/type"),
+            Verification::Zoom(_) => from_json("/event"),
+            // an Events API callback names its event inside; other payloads
+            // (url_verification, app_rate_limited) at the top
+            Verification::Slack(_) => {
+                let v = d.json()?;
+                match v.get("type")?.as_str()? {
+                    "event_callback" => crate::routing::scalar(v.pointer("/event/type")?),
+                    t => Some(t.to_string()),
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// A verified handshake the relay answers itself (never enqueued):
     /// Slack `url_verification`, Zoom `endpoint.url_validation`.
     pub fn handshake(&self, verdict: &Verdict, d: &Delivery<'_>) -> Option<Reply> {

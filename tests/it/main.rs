@@ -19,5 +19,6 @@ mod openapi;
 mod providers;
 mod relay;
 mod resilience;
+mod routing;
 mod tenancy;
 mod transfer;

@@ -349,6 +349,7 @@ impl EmbeddedStore {
                  ON CONFLICT (id) DO UPDATE SET rec = excluded.rec",
             )?
             .execute(params![id, sn, rec, lease, max, init, mult, cap])?;
+            bump_routes(db, &id)?;
             add_member(db, &tenant, "queues", &id)
         })
         .await
@@ -364,7 +365,7 @@ impl EmbeddedStore {
                  mult = ?6, cap_ms = ?7 WHERE id = ?1",
             )?
             .execute(params![id, rec, lease, max, init, mult, cap])?;
-            Ok(())
+            bump_routes(c.db, &id)
         })
         .await
     }
@@ -392,6 +393,7 @@ impl EmbeddedStore {
         let (id, tenant) = (q.id.clone(), q.tenant_id.clone());
         self.write(move |c| {
             let db = c.db;
+            bump_routes(db, &id)?;
             db.prepare_cached(
                 "DELETE FROM deliveries WHERE qn = (SELECT qn FROM queues WHERE id = ?1)",
             )?
@@ -399,6 +401,26 @@ impl EmbeddedStore {
             db.prepare_cached("DELETE FROM queues WHERE id = ?1")?
                 .execute([&id])?;
             remove_member(db, &tenant, "queues", &id)
+        })
+        .await
+    }
+
+    /// The source's routing version and its queues' records, read in one
+    /// snapshot.
+    pub async fn source_routes(&self, source_id: &str) -> Result<(u64, Vec<Queue>)> {
+        let s = source_id.to_string();
+        self.read(move |db| {
+            let rv: Option<i64> = db
+                .prepare_cached("SELECT rv FROM sources WHERE id = ?1")?
+                .query_row([&s], |r| r.get(0))
+                .optional()?;
+            let queues = decode_all(all(
+                db,
+                "SELECT q.rec FROM queues q JOIN sources s ON s.sn = q.sn \
+                 WHERE s.id = ?1 ORDER BY q.id",
+                [&s],
+            )?)?;
+            Ok((rv.unwrap_or(0) as u64, queues))
         })
         .await
     }
@@ -439,4 +461,14 @@ impl EmbeddedStore {
         })
         .await
     }
+}
+
+/// A queue of the source was attached, changed or removed: bump the
+/// source's routing version (an ingest routed before re-routes).
+fn bump_routes(db: &rusqlite::Connection, queue_id: &str) -> Result<()> {
+    db.prepare_cached(
+        "UPDATE sources SET rv = rv + 1 WHERE sn = (SELECT sn FROM queues WHERE id = ?1)",
+    )?
+    .execute([queue_id])?;
+    Ok(())
 }

@@ -36,6 +36,11 @@ struct Owned {
     digest: Option<String>,
     window_ms: i64,
     size: i64,
+    event_type: Option<String>,
+    routes_version: u64,
+    /// Queues routing filtered out (a queue not known to the caller gets
+    /// the message, as on Redis).
+    skip: Vec<String>,
 }
 
 /// Up to `limit` deliveries of a queue in `state` whose time (`k`: due
@@ -91,13 +96,14 @@ pub(super) fn count(db: &Connection, qn: i64, state: i64) -> Result<u64> {
 
 fn ingest(c: &mut Ctx<'_>, source_id: &str, m: &Owned) -> Result<IngestOutcome> {
     let db = c.db;
-    let Some((sn, last_ms, last_seq)) = db
-        .prepare_cached("SELECT sn, last_ms, last_seq FROM sources WHERE id = ?1")?
+    let Some((sn, last_ms, last_seq, rv)) = db
+        .prepare_cached("SELECT sn, last_ms, last_seq, rv FROM sources WHERE id = ?1")?
         .query_row([source_id], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
                 r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
             ))
         })
         .optional()?
@@ -118,6 +124,9 @@ fn ingest(c: &mut Ctx<'_>, source_id: &str, m: &Owned) -> Result<IngestOutcome> 
             });
         }
     }
+    if rv as u64 != m.routes_version {
+        return Ok(IngestOutcome::Reroute);
+    }
     // stream ids only grow, whatever the clock does (as Redis XADD)
     let (ms, seq) = if now > last_ms {
         (now, 0)
@@ -126,8 +135,8 @@ fn ingest(c: &mut Ctx<'_>, source_id: &str, m: &Owned) -> Result<IngestOutcome> 
     };
     db.prepare_cached(
         "INSERT INTO messages (sn, ms, seq, method, path, query, headers, content_type, body, \
-         verified, scheme, dedupe_key, size) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         verified, scheme, dedupe_key, size, event_type) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         sn,
@@ -142,7 +151,8 @@ fn ingest(c: &mut Ctx<'_>, source_id: &str, m: &Owned) -> Result<IngestOutcome> 
         m.verified as i64,
         m.scheme,
         m.dedupe_key,
-        m.size
+        m.size,
+        m.event_type
     ])?;
     let msg = db.last_insert_rowid();
     if let Some(dk) = &m.digest {
@@ -157,8 +167,10 @@ fn ingest(c: &mut Ctx<'_>, source_id: &str, m: &Owned) -> Result<IngestOutcome> 
     )?
     .execute(params![sn, ms, seq, m.size])?;
     let queues: Vec<i64> = db
-        .prepare_cached("SELECT qn FROM queues WHERE sn = ?1")?
-        .query_map([sn], |r| r.get(0))?
+        .prepare_cached("SELECT qn, id FROM queues WHERE sn = ?1")?
+        .query_map([sn], |r| Ok((r.get(0)?, r.get::<_, String>(1)?)))?
+        .filter(|q| q.as_ref().map_or(true, |(_, id)| !m.skip.contains(id)))
+        .map(|q| q.map(|(qn, _)| qn))
         .collect::<rusqlite::Result<_>>()?;
     let mut insert =
         db.prepare_cached("INSERT INTO deliveries (msg, qn, state, k) VALUES (?1, ?2, 0, ?3)")?;
@@ -448,6 +460,15 @@ impl EmbeddedStore {
             dedupe_key: m.dedupe_key.map(Into::into),
             digest: m.dedupe_key.map(dedupe_digest),
             window_ms: (m.dedupe_window_secs as i64).saturating_mul(1000),
+            event_type: m.event_type.map(Into::into),
+            routes_version: m.fanout.version,
+            skip: m
+                .fanout
+                .queues
+                .iter()
+                .filter(|(_, to)| !to)
+                .map(|(q, _)| q.clone())
+                .collect(),
         };
         let source_id = source_id.to_string();
         self.write(move |c| ingest(c, &source_id, &owned)).await

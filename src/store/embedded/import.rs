@@ -29,8 +29,8 @@ fn import_message(c: &mut Ctx<'_>, m: &crate::store::types::MessageRecord) -> Re
     let size = m.as_new(&body).stored_size(&headers) as i64;
     db.prepare_cached(
         "INSERT INTO messages (sn, ms, seq, method, path, query, headers, content_type, body, \
-         verified, scheme, dedupe_key, size) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         verified, scheme, dedupe_key, size, event_type) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         sn,
@@ -45,7 +45,8 @@ fn import_message(c: &mut Ctx<'_>, m: &crate::store::types::MessageRecord) -> Re
         m.verified as i64,
         m.scheme,
         m.dedupe_key,
-        size
+        size,
+        m.event_type
     ])?;
     let msg = db.last_insert_rowid();
     db.prepare_cached(

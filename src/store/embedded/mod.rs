@@ -110,6 +110,27 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     Ok(c)
 }
 
+/// Columns added after the first schema: a store written by an older
+/// version gains them at open (SQLite adds a column without rewriting).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("messages", "event_type", "TEXT"),
+    ("sources", "rv", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+fn migrate(db: &Connection) -> rusqlite::Result<()> {
+    for (table, col, decl) in ADDED_COLUMNS {
+        let has: bool = db.query_row(
+            &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [col],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has {
+            db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {col} {decl}"))?;
+        }
+    }
+    Ok(())
+}
+
 impl EmbeddedStore {
     /// Open (creating if needed) the store in `dir`. Fails at once when
     /// another process holds the directory.
@@ -119,6 +140,7 @@ impl EmbeddedStore {
         let db_err = |e| OpenError::Db(path.clone(), e);
         let w = open_conn(&path).map_err(db_err)?;
         w.execute_batch(SCHEMA).map_err(db_err)?;
+        migrate(&w).map_err(db_err)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r = open_conn(&path).map_err(db_err)?;

@@ -124,6 +124,43 @@ impl EmbeddedStore {
         .await
     }
 
+    pub async fn scan(
+        &self,
+        source_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        let s = source_id.to_string();
+        let after = match after {
+            Some(a) => match crate::store::types::parse_stream_id(a) {
+                Some(p) => p,
+                None => return Ok(vec![]),
+            },
+            None => (-1, -1),
+        };
+        self.read(move |db| {
+            let Some(sn) = source_number(db, &s)? else {
+                return Ok(vec![]);
+            };
+            let v = db
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLS} FROM messages m \
+                     WHERE m.sn = ?1 AND (m.ms, m.seq) > (?2, ?3) AND m.ms >= ?4 AND m.ms <= ?5 \
+                     ORDER BY m.ms, m.seq LIMIT ?6"
+                ))?
+                .query_map(
+                    params![sn, after.0, after.1, from_ms, to_ms, limit as i64],
+                    |r| message_from_row(r, 0),
+                )?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(super::rows::corrupt_on_decode)?;
+            Ok(v)
+        })
+        .await
+    }
+
     pub async fn message(&self, source_id: &str, stream_id: &str) -> Result<Option<StoredMessage>> {
         let (s, sid) = (source_id.to_string(), stream_id.to_string());
         self.read(move |db| {

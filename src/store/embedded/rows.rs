@@ -305,7 +305,7 @@ impl Delivery {
 
 /// The message columns, prefixed `m.`.
 pub const MESSAGE_COLS: &str = "m.ms, m.seq, m.method, m.path, m.query, m.headers, \
-     m.content_type, m.body, m.verified, m.scheme, m.dedupe_key";
+     m.content_type, m.body, m.verified, m.scheme, m.dedupe_key, m.event_type";
 
 /// Decode `MESSAGE_COLS` starting at column `at`.
 pub fn message_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<StoredMessage> {
@@ -331,6 +331,7 @@ pub fn message_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<StoredMessag
         verified: r.get::<_, i64>(at + 8)? != 0,
         scheme: r.get(at + 9)?,
         dedupe_key: r.get(at + 10)?,
+        event_type: r.get(at + 11)?,
     })
 }
 

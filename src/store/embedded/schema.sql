@@ -3,6 +3,9 @@
 -- number, qn = queue number, msg = message rowid); the public ids live in
 -- the catalog columns.
 --
+-- Columns added later are also in `ADDED_COLUMNS` (mod.rs), which adds
+-- them to a store created by an older version.
+--
 -- deliveries.state: 0 ready, 1 delayed, 2 leased, 3 acked, 4 dead.
 -- deliveries.k orders a queue's deliveries within a state: ready = FIFO
 -- rank, delayed = due ms, leased = lease expiry ms, dead = dead-lettered at
@@ -46,7 +49,9 @@ CREATE TABLE IF NOT EXISTS sources (
   bytes INTEGER NOT NULL DEFAULT 0,
   verify_failures INTEGER NOT NULL DEFAULT 0,
   last_ms INTEGER NOT NULL DEFAULT 0,   -- last stream id issued (ms-seq)
-  last_seq INTEGER NOT NULL DEFAULT 0
+  last_seq INTEGER NOT NULL DEFAULT 0,
+  rv INTEGER NOT NULL DEFAULT 0         -- routing version: bumped when a
+                                        -- queue is attached, changed, removed
 );
 
 CREATE TABLE IF NOT EXISTS queues (
@@ -76,7 +81,8 @@ CREATE TABLE IF NOT EXISTS messages (
   verified INTEGER NOT NULL,
   scheme TEXT NOT NULL,
   dedupe_key TEXT,
-  size INTEGER NOT NULL          -- counted against the tenant's quota
+  size INTEGER NOT NULL,         -- counted against the tenant's quota
+  event_type TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sid ON messages (sn, ms, seq);
 

@@ -187,13 +187,14 @@ impl RedisStore {
 
     // ---- queues ------------------------------------------------------------
 
-    /// Attach the queue to its source (policy + fan-out set, atomically),
-    /// then write the record.
+    /// Write the record, then attach the queue to its source (policy +
+    /// fan-out set + routing version, atomically): a node that reads the
+    /// source's routes after the version moved finds the record.
     pub async fn create_queue(&self, q: &Queue) -> Result<()> {
         self.bounded(async {
             let mut c = self.conn();
-            self.attach_queue(q, "create").await?;
             self.put_json(&keys::queue(&q.id), q).await?;
+            self.attach_queue(q, "create").await?;
             let _: () = c
                 .sadd(keys::tenant_set(&q.tenant_id, "queues"), &q.id)
                 .await?;
@@ -220,6 +221,7 @@ impl RedisStore {
                 .key(&k.queues)
                 .key(&k.qp)
                 .key(&k.log)
+                .key(&k.src)
                 .arg(&q.id)
                 .arg(q.policy())
                 .arg(mode)
@@ -266,6 +268,30 @@ impl RedisStore {
         .await
     }
 
+    /// The source's routing version and the records of its attached
+    /// queues. The version is read first: a change that lands between the
+    /// two reads moves the version, so an ingest routed on this view
+    /// re-routes.
+    pub async fn source_routes(&self, source_id: &str) -> Result<(u64, Vec<Queue>)> {
+        self.bounded(async {
+            let k = SourceKeys::new(source_id);
+            let (rv, ids): (Option<u64>, Vec<String>) = redis::pipe()
+                .hget(&k.src, "rv")
+                .smembers(&k.queues)
+                .query_async(&mut self.conn())
+                .await?;
+            let mut queues = vec![];
+            for id in ids {
+                if let Some(q) = self.get_json::<Queue>(&keys::queue(&id)).await? {
+                    queues.push(q);
+                }
+            }
+            queues.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok((rv.unwrap_or(0), queues))
+        })
+        .await
+    }
+
     /// Queue ids attached to a source (engine view).
     pub async fn source_queue_ids(&self, source_id: &str) -> Result<Vec<String>> {
         self.bounded(async {
@@ -290,6 +316,7 @@ impl RedisStore {
                 .key(&k.queues)
                 .key(&k.qp)
                 .key(qk.all().as_slice())
+                .key(&k.src)
                 .arg(&q.id)
                 .invoke_async(&mut c)
                 .await?;

@@ -103,6 +103,7 @@ fn parse_entry(stream_id: String, fields: &[Value]) -> Result<StoredMessage> {
         verified: false,
         scheme: String::new(),
         dedupe_key: None,
+        event_type: None,
     };
     for pair in fields.chunks(2) {
         let [k, v] = pair else {
@@ -118,10 +119,31 @@ fn parse_entry(stream_id: String, fields: &[Value]) -> Result<StoredMessage> {
             "v" => m.verified = string(v)? == "1",
             "vs" => m.scheme = string(v)?,
             "dk" => m.dedupe_key = Some(string(v)?),
+            "et" => m.event_type = Some(string(v)?),
             _ => {}
         }
     }
     Ok(m)
+}
+
+/// Whether an XRANGE reply's entry went to `queue_id`: yes unless routing
+/// filtered it out (its `to` field then lists where it went; see
+/// `routed` in lua/common.lua).
+fn routed_to(v: &Value, queue_id: &str) -> Result<bool> {
+    let Some(e) = array(v)?.first() else {
+        return Ok(true);
+    };
+    let [_, fields] = array(e)? else {
+        return Err(corrupt("stream entry"));
+    };
+    for pair in array(fields)?.chunks(2) {
+        if let [k, v] = pair {
+            if string(k)? == "to" {
+                return Ok(string(v)?.split(' ').any(|q| q == queue_id));
+            }
+        }
+    }
+    Ok(true)
 }
 
 fn parse_entries(v: &Value) -> Result<Vec<StoredMessage>> {
@@ -151,25 +173,13 @@ impl RedisStore {
             .arg(&k.prefix)
             .arg(&dedupe)
             .arg(m.dedupe_window_secs)
-            .arg("m")
-            .arg(m.method)
-            .arg("p")
-            .arg(m.path)
-            .arg("q")
-            .arg(m.query)
-            .arg("h")
-            .arg(&headers)
-            .arg("b")
-            .arg(m.body)
-            .arg("v")
-            .arg(if m.verified { "1" } else { "0" })
-            .arg("vs")
-            .arg(m.scheme);
-        if let Some(ct) = m.content_type {
-            inv.arg("ct").arg(ct);
+            .arg(m.fanout.version)
+            .arg(m.fanout.queues.len());
+        for (q, to) in m.fanout.queues {
+            inv.arg(q).arg(if *to { "1" } else { "0" });
         }
-        if let Some(dk) = m.dedupe_key {
-            inv.arg("dk").arg(dk);
+        for (name, value) in m.fields(&headers) {
+            inv.arg(name).arg(value);
         }
         let reply: Value = inv.invoke_async(&mut self.conn()).await?;
         ingest_reply(&reply)
@@ -406,6 +416,36 @@ impl RedisStore {
         .await
     }
 
+    /// Stored messages, oldest first (see `Store::scan`).
+    pub async fn scan(
+        &self,
+        source_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        self.bounded(async {
+            let k = SourceKeys::new(source_id);
+            let start = match after {
+                Some(a) => format!("({a}"),
+                None => from_ms.to_string(),
+            };
+            let reply: Value = redis::cmd("XRANGE")
+                .arg(&k.log)
+                .arg(start)
+                .arg(to_ms)
+                .arg("COUNT")
+                .arg(limit)
+                .query_async(&mut self.conn())
+                .await?;
+            let mut v = parse_entries(&reply)?;
+            v.retain(|m| m.received_at_ms >= from_ms);
+            Ok(v)
+        })
+        .await
+    }
+
     /// One stored message.
     pub async fn message(&self, source_id: &str, stream_id: &str) -> Result<Option<StoredMessage>> {
         self.bounded(async {
@@ -431,13 +471,21 @@ impl RedisStore {
         self.bounded(async {
             let k = SourceKeys::new(source_id);
             let qk: QueueKeys = k.queue(queue_id);
-            let (raw, policy): (Option<String>, Option<String>) = redis::pipe()
+            let (raw, policy, entry): (Option<String>, Option<String>, Value) = redis::pipe()
                 .hget(&qk.st, stream_id)
                 .hget(&k.qp, queue_id)
+                .cmd("XRANGE")
+                .arg(&k.log)
+                .arg(stream_id)
+                .arg(stream_id)
                 .query_async(&mut self.conn())
                 .await?;
             if let Some(r) = raw {
                 return parse_state(&r).map(Some);
+            }
+            // filtered out of this queue at ingest: never delivered here
+            if !routed_to(&entry, queue_id)? {
+                return Ok(None);
             }
             // no state yet: fresh and ready if ingested after the queue
             // was attached (see lua/common.lua)
@@ -542,6 +590,7 @@ fn ingest_reply(reply: &Value) -> Result<IngestOutcome> {
             stream_id: string(sid)?,
         }),
         [s] if string(s)? == "gone" => Ok(IngestOutcome::SourceGone),
+        [s] if string(s)? == "reroute" => Ok(IngestOutcome::Reroute),
         _ => Err(corrupt("ingest reply")),
     }
 }

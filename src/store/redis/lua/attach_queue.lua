@@ -6,6 +6,9 @@
 -- KEYS[1] hb:{S}:queues  queue ids of the source
 -- KEYS[2] hb:{S}:qp      queue policies
 -- KEYS[3] hb:{S}:log     message stream
+-- KEYS[4] hb:{S}:src     source marker: its routing version `rv` is bumped,
+--                        so an ingest that routed without this change
+--                        re-routes (see ingest.lua)
 -- ARGV[1] queue id
 -- ARGV[2] policy "leaseMs maxAttempts initialMs multiplier maxMs"
 -- ARGV[3] "create" | "update"
@@ -17,9 +20,11 @@ if ARGV[3] == 'create' then
   if #last > 0 then since = last[1][1] end
   redis.call('HSET', KEYS[2], q, ARGV[2] .. ' ' .. since)
   redis.call('SADD', KEYS[1], q)
+  bump_routes(KEYS[4])
   return 1
 end
 local old = redis.call('HGET', KEYS[2], q)
 if redis.call('SISMEMBER', KEYS[1], q) == 0 or not old then return 0 end
 redis.call('HSET', KEYS[2], q, ARGV[2] .. ' ' .. parse_policy(old).since)
+bump_routes(KEYS[4])
 return 1

@@ -69,6 +69,12 @@ local function save_state(k, sid, st)
   redis.call('HSET', k.st, sid, cjson.encode(st))
 end
 
+-- The source's queue set or a queue's filter changed: bump the routing
+-- version (never re-creating the marker of a deleted source).
+local function bump_routes(src)
+  if redis.call('EXISTS', src) == 1 then redis.call('HINCRBY', src, 'rv', 1) end
+end
+
 -- Tell waiting consumers that n deliveries became ready on queue q
 -- ("*" = every queue of the source). One channel per source.
 local function wake(src, q, n)
@@ -109,11 +115,29 @@ local function fail_attempt(k, pol, sid, st, now, outcome, reason, delay)
 end
 
 -- Stored size of a stream entry: the lengths of all its fields and values
--- (the same measure at ingest and at trim, so the counter balances).
+-- (the same measure at ingest and at trim, so the counter balances). The
+-- routing field `to` is bookkeeping, not the tenant's data: not counted
+-- (the embedded store keeps no such field).
 local function entry_size(fields)
   local n = 0
-  for _, f in ipairs(fields) do n = n + #f end
+  for i = 1, #fields - 1, 2 do
+    if fields[i] ~= 'to' then n = n + #fields[i] + #fields[i + 1] end
+  end
   return n
+end
+
+-- Whether a stream entry (its flat field list) was delivered to queue q:
+-- yes unless routing filtered it out (then `to` lists the queues it went to).
+local function routed(fields, q)
+  for i = 1, #fields - 1, 2 do
+    if fields[i] == 'to' then
+      for t in string.gmatch(fields[i + 1], '%S+') do
+        if t == q then return true end
+      end
+      return false
+    end
+  end
+  return true
 end
 
 -- Move due delayed deliveries to the ready list. Returns how many moved.

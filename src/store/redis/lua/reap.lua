@@ -22,7 +22,7 @@ for _, q in ipairs(queues) do
   if raw then
     local pol = parse_policy(raw)
     local k = qkeys(prefix, q)
-    keys[#keys + 1] = { k = k, pol = pol }
+    keys[#keys + 1] = { k = k, pol = pol, q = q }
     local moved = promote_due(k, now, limit)
     local rec = reclaim_expired(k, pol, now, limit)
     t[5] = t[5] + rec[1]
@@ -45,7 +45,9 @@ if retention > 0 then
     local sid = e[1]
     local pending = false
     for _, kp in ipairs(keys) do
-      local st = load_state(kp.k, sid, kp.pol)
+      local pol = nil
+      if routed(e[2], kp.q) then pol = kp.pol end
+      local st = load_state(kp.k, sid, pol)
       if st and (st.s == 'ready' or st.s == 'delayed' or st.s == 'leased') then
         pending = true
         break
