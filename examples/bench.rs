@@ -64,10 +64,21 @@ impl Api {
 
     /// A fresh source with `queues` queues: (ingest url, queue ids).
     async fn setup(&self, queues: usize) -> (String, Vec<String>) {
+        self.setup_with(queues, |_| Value::Null).await
+    }
+
+    /// A fresh source (event type from body `/type`) with `queues` queues,
+    /// queue `i` carrying `filter(i)` (none when null).
+    async fn setup_with(
+        &self,
+        queues: usize,
+        filter: impl Fn(usize) -> Value,
+    ) -> (String, Vec<String>) {
         let s = self
             .post(
                 "/v1/sources",
-                json!({"name": "bench", "verification": {"type": "none"}}),
+                json!({"name": "bench", "verification": {"type": "none"},
+                       "eventType": {"jsonPointer": "/type"}}),
             )
             .await;
         let mut qs = vec![];
@@ -75,7 +86,7 @@ impl Api {
             let q = self
                 .post(
                     "/v1/queues",
-                    json!({"sourceId": s["id"], "name": format!("q{i}")}),
+                    json!({"sourceId": s["id"], "name": format!("q{i}"), "filter": filter(i)}),
                 )
                 .await;
             qs.push(q["id"].as_str().expect("queue").to_string());
@@ -128,7 +139,7 @@ fn wrk_ms(v: &str) -> f64 {
 }
 
 /// Ingest figures: (req/s, p50 ms, p99 ms).
-async fn ingest_phase(http: &reqwest::Client, url: &str, secs: u64) -> (f64, f64, f64) {
+async fn ingest_phase(http: &reqwest::Client, url: &str, secs: u64, what: &str) -> (f64, f64, f64) {
     if let Ok(out) = Command::new("wrk").arg("--version").output() {
         let _ = out;
         let script = std::env::temp_dir().join(format!("hookbay-bench-{}.lua", std::process::id()));
@@ -159,7 +170,7 @@ async fn ingest_phase(http: &reqwest::Client, url: &str, secs: u64) -> (f64, f64
                 .find(|l| l.contains("Non-2xx"))
                 .unwrap_or("Non-2xx or 3xx responses: 0");
             println!(
-                "  ingest (wrk, 50 connections, 1 KiB JSON, 2 queues): {} req/s, p50 {}, p99 {} ({})",
+                "  ingest (wrk, 50 connections, 1 KiB JSON, {what}): {} req/s, p50 {}, p99 {} ({})",
                 grab("Requests/sec:"),
                 grab("50%"),
                 grab("99%"),
@@ -205,7 +216,7 @@ async fn ingest_phase(http: &reqwest::Client, url: &str, secs: u64) -> (f64, f64
     let rate = lat.len() as f64 / started.elapsed().as_secs_f64();
     let (p50, p99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));
     println!(
-        "  ingest (built-in client, 50 connections, 1 KiB JSON, 2 queues): {rate:.0} req/s, p50 {p50:.2}ms, p99 {p99:.2}ms",
+        "  ingest (built-in client, 50 connections, 1 KiB JSON, {what}): {rate:.0} req/s, p50 {p50:.2}ms, p99 {p99:.2}ms",
     );
     (rate, p50, p99)
 }
@@ -446,10 +457,50 @@ async fn space_phase(api: &Api, data: &std::path::Path, n: u64) {
     );
 }
 
+/// The cost of queue filters: ingest into a 5-queue source without
+/// filters and into one whose 5 queues each carry a filter that looks at
+/// the event type and into the body (all match, so both fan out to 5
+/// queues), in alternating rounds. Returns the medians (plain, filtered).
+async fn filter_phase(api: &Api, secs: u64) -> (f64, f64) {
+    let (plain, _) = api.setup(5).await;
+    let (filtered, _) = api
+        .setup_with(5, |i| {
+            json!({
+                "eventType": {"$in": ["bench.event", format!("other.{i}")]},
+                "body": {"pad": {"$exists": true}, "type": {"$startsWith": "bench."}},
+                "headers": {"x-env": {"$neq": "test"}},
+                "method": "POST"
+            })
+        })
+        .await;
+    let round = (secs / 2).max(2);
+    let (mut a, mut b) = (vec![], vec![]);
+    for _ in 0..3 {
+        a.push(
+            ingest_phase(&api.http, &plain, round, "5 queues, no filters")
+                .await
+                .0,
+        );
+        b.push(
+            ingest_phase(&api.http, &filtered, round, "5 queues, 5 filters")
+                .await
+                .0,
+        );
+    }
+    let (pa, pb) = (pct(&mut a, 0.5), pct(&mut b, 0.5));
+    println!(
+        "  filters: median {pa:.0} vs {pb:.0} req/s → {:.3}×",
+        pb / pa
+    );
+    (pa, pb)
+}
+
 /// One backend's figures (NaN: phase not run).
 #[derive(Clone, Copy)]
 struct Figures {
     ingest: (f64, f64, f64),
+    /// ingest req/s on a 5-queue source: (no filters, every queue filtered)
+    filter: (f64, f64),
     latency: (f64, f64),
     settle_sse: f64,
     settle_poll: f64,
@@ -546,7 +597,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
         token: tok["token"].as_str().expect("token").into(),
     };
     println!("{backend}:");
-    // BENCH_ONLY=ingest|latency|sse|poll runs one phase; space only on demand
+    // BENCH_ONLY=ingest|filter|latency|sse|poll runs one phase; space only on demand
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let run = |p: &str| only.is_empty() || only == p;
     if only == "space" && backend == "embedded" {
@@ -559,13 +610,17 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
     let nan = f64::NAN;
     let mut f = Figures {
         ingest: (nan, nan, nan),
+        filter: (nan, nan),
         latency: (nan, nan),
         settle_sse: nan,
         settle_poll: nan,
     };
     if run("ingest") {
         let (url, _) = api.setup(2).await;
-        f.ingest = ingest_phase(&api.http, &url, secs).await;
+        f.ingest = ingest_phase(&api.http, &url, secs, "2 queues").await;
+    }
+    if run("filter") {
+        f.filter = filter_phase(&api, secs).await;
     }
     if run("latency") {
         let (_, p50, p99) = latency_phase(&api, secs).await;
@@ -609,9 +664,12 @@ async fn main() {
         if ratio { "  ratio" } else { "" }
     );
     type Row = (&'static str, fn(&Figures) -> f64);
-    let rows: [Row; 6] = [
+    let rows: [Row; 9] = [
         ("ingest req/s (c=50, 1 KiB, 2 q)", |f| f.ingest.0),
         ("ingest p99 ms", |f| f.ingest.2),
+        ("ingest req/s, 5 q, no filters", |f| f.filter.0),
+        ("ingest req/s, 5 q, 5 filters", |f| f.filter.1),
+        ("filtered / unfiltered", |f| f.filter.1 / f.filter.0),
         ("ingest→SSE p50 ms (1,000 msg/s)", |f| f.latency.0),
         ("ingest→SSE p99 ms (1,000 msg/s)", |f| f.latency.1),
         ("settle msg/s, 1 SSE consumer", |f| f.settle_sse),

@@ -15,6 +15,7 @@ use crate::model::is_hop_by_hop;
 use crate::model::{Handshake, Source, DEDUPE_WINDOW_SECS};
 use crate::routing::{Routes, Subject};
 use crate::store::{Fanout, IngestOutcome, NewMessage};
+use crate::verify::spec::GetHandshake;
 use crate::verify::{query_param, Delivery};
 
 /// Time left for the store calls of one ingest request. Every store call
@@ -197,6 +198,7 @@ async fn ingest_inner(
         q => format!("{}{}?{q}", state.settings.public_url, req.path()),
     };
     let delivery = Delivery {
+        method: req.method().as_str(),
         headers: &headers,
         query: raw_query,
         body: &body,
@@ -353,7 +355,7 @@ fn echo(token: &str) -> HttpResponse {
 }
 
 /// `GET /in/{key}`: the validation handshakes of providers that need one.
-#[utoipa::path(get, path = "/in/{key}", tag = "ingest", operation_id = "ingest.challenge", summary = "Validation handshake (GET challenge, Microsoft Graph)", params(("key" = String, Path, description = "The source's ingest key"), ("challenge" = Option<String>, Query), ("hub.challenge" = Option<String>, Query), ("hub.verify_token" = Option<String>, Query), ("validationToken" = Option<String>, Query)), responses((status = 200, content_type = "text/plain", body = String, description = "The challenge, echoed"), (status = 405, body = super::openapi::Problem, content_type = "application/problem+json", description = "The source has no GET handshake")), security(()))]
+#[utoipa::path(get, path = "/in/{key}", tag = "ingest", operation_id = "ingest.challenge", summary = "Validation handshake (GET challenge, Microsoft Graph, Dropbox, Okta)", params(("key" = String, Path, description = "The source's ingest key"), ("challenge" = Option<String>, Query), ("hub.challenge" = Option<String>, Query), ("hub.verify_token" = Option<String>, Query), ("validationToken" = Option<String>, Query)), responses((status = 200, content_type = "text/plain", body = String, description = "The challenge, echoed"), (status = 405, body = super::openapi::Problem, content_type = "application/problem+json", description = "The source has no GET handshake")), security(()))]
 pub async fn challenge(state: Data, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let key = req.match_info().get("key").unwrap_or_default();
     let src = source_for_key(&state, key).await?;
@@ -385,6 +387,50 @@ pub async fn challenge(state: Data, req: HttpRequest) -> Result<HttpResponse, Ap
             Some(t) => Ok(echo(&t)),
             None => Err(ApiError::bad("expected ?validationToken=")),
         },
+        None => preset_challenge(&src, &req),
+    }
+}
+
+/// The `GET` handshakes a preset brings (Dropbox's `?challenge=`, Okta's
+/// verification header, answered only with the source's token).
+fn preset_challenge(src: &Source, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let q = req.query_string();
+    match src.verification.preset().and_then(|p| p.spec.get) {
+        Some(GetHandshake::EchoChallenge) => match query_param(q, "challenge") {
+            Some(ch) => Ok(echo(&ch)),
+            None => Err(ApiError::bad("expected ?challenge=")),
+        },
+        Some(GetHandshake::OktaVerification) => {
+            let challenge = req
+                .headers()
+                .get("x-okta-verification-challenge")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .ok_or_else(|| ApiError::bad("expected X-Okta-Verification-Challenge"))?;
+            let headers = request_headers(req);
+            let delivery = Delivery {
+                method: "GET",
+                headers: &headers,
+                query: q,
+                body: b"",
+                url: "",
+                now: chrono::Utc::now().timestamp(),
+            };
+            if src.verification.verify(&delivery).is_err() {
+                metrics::ingest("unauthorized");
+                return Err(ApiError::Unauthorized);
+            }
+            metrics::ingest("handshake");
+            Ok(HttpResponse::Ok().json(serde_json::json!({ "verification": challenge })))
+        }
         None => Err(ApiError::MethodNotAllowed),
     }
+}
+
+/// `HEAD /in/{key}`: 200 when the source exists (Trello and Intercom probe
+/// the URL this way before they send anything).
+#[utoipa::path(head, path = "/in/{key}", tag = "ingest", operation_id = "ingest.probe", summary = "Probe an ingest URL", params(("key" = String, Path, description = "The source's ingest key")), responses((status = 200, description = "The source exists"), (status = 404, description = "No such source")), security(()))]
+pub async fn probe(state: Data, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let key = req.match_info().get("key").unwrap_or_default();
+    source_for_key(&state, key).await?;
+    Ok(HttpResponse::Ok().finish())
 }

@@ -12,6 +12,7 @@ mod ingest;
 mod meta;
 pub mod openapi;
 mod ops;
+mod providers;
 mod queues;
 mod sources;
 mod stream;
@@ -53,6 +54,7 @@ v1_routes! {
     post "/tenants/{tenant_id}/tokens" => tokens::create,
     get "/tenants/{tenant_id}/tokens" => tokens::list,
     delete "/tenants/{tenant_id}/tokens/{token_id}" => tokens::revoke,
+    get "/providers" => providers::list,
     post "/sources" => sources::create,
     get "/sources" => sources::list,
     get "/sources/{source_id}" => sources::get,
@@ -84,6 +86,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::put().to(ingest::ingest))
                 .route(web::patch().to(ingest::ingest))
                 .route(web::get().to(ingest::challenge))
+                .route(web::head().to(ingest::probe))
                 .default_service(web::to(method_not_allowed)),
         )
         .service(web::scope("/v1").configure(v1))

@@ -20,22 +20,32 @@ pub fn token(secrets: &[String], header: &str, d: &Delivery<'_>) -> Result<bool,
     }
 }
 
-/// HTTP basic: `Authorization: Basic base64(user:pass)`.
-pub fn basic(username: &str, password: &str, d: &Delivery<'_>) -> Result<(), VerifyError> {
+/// The decoded `user:pass` of `Authorization: Basic base64(user:pass)`.
+fn basic_credential(d: &Delivery<'_>) -> Result<Vec<u8>, VerifyError> {
     let h = d.header("authorization").ok_or(VerifyError::Missing)?;
     let (scheme, value) = h.trim().split_once(' ').ok_or(VerifyError::Malformed)?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(VerifyError::Malformed);
     }
-    let given = B64
-        .decode(value.trim())
-        .map_err(|_| VerifyError::Malformed)?;
+    B64.decode(value.trim()).map_err(|_| VerifyError::Malformed)
+}
+
+/// HTTP basic: `Authorization: Basic base64(user:pass)`.
+pub fn basic(username: &str, password: &str, d: &Delivery<'_>) -> Result<(), VerifyError> {
+    let given = basic_credential(d)?;
     let want = format!("{username}:{password}");
     if any_secret_matches(&[want], &given) {
         Ok(())
     } else {
         Err(VerifyError::Mismatch)
     }
+}
+
+/// HTTP basic against several `user:pass` secrets (rotation); the index of
+/// the one that matched.
+pub fn basic_any(secrets: &[String], d: &Delivery<'_>) -> Result<usize, VerifyError> {
+    let given = basic_credential(d)?;
+    super::secret_index(secrets, &given).ok_or(VerifyError::Mismatch)
 }
 
 /// Generic HMAC configuration (see `Verification::Hmac`).

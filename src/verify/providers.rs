@@ -1,6 +1,7 @@
-//! Provider presets, each exactly as the provider documents it. Every
-//! function returns the index of the secret that matched (rotation: any of
-//! the configured secrets may), or why the delivery was refused.
+//! The schemes a preset row cannot express as data (`spec::Check::Custom`)
+//! and the event types that need a rule of their own. Every check returns
+//! the index of the secret that matched (rotation: any of the configured
+//! secrets may), or why the delivery was refused.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -20,101 +21,6 @@ fn raw_keys(secrets: &[String]) -> Vec<Vec<u8>> {
     secrets.iter().map(|s| s.as_bytes().to_vec()).collect()
 }
 
-/// Stripe: `Stripe-Signature: t=…,v1=…[,v1=…][,v0=…]`, HMAC-SHA256 hex over
-/// `{t}.{body}` keyed by the whole secret string (`whsec_` included). Only
-/// `v1` signatures count; other schemes are ignored.
-pub fn stripe(secrets: &[String], tolerance: u64, d: &Delivery<'_>) -> Result<usize, VerifyError> {
-    let h = header(d, "stripe-signature")?;
-    let mut t = None;
-    let mut v1 = vec![];
-    for part in h.split(',') {
-        let Some((k, v)) = part.split_once('=') else {
-            continue;
-        };
-        match k.trim() {
-            "t" if t.is_none() => t = Some(v.trim()),
-            "v1" => v1.extend(decode(Encoding::Hex, v)),
-            _ => {}
-        }
-    }
-    let t = t.ok_or(VerifyError::Malformed)?;
-    if v1.is_empty() {
-        return Err(VerifyError::Malformed);
-    }
-    check_timestamp(t, d.now, tolerance)?;
-    let expected = macs(
-        &raw_keys(secrets),
-        Algorithm::Sha256,
-        &[t.as_bytes(), b".", d.body],
-    );
-    any_match(&expected, &v1).ok_or(VerifyError::Mismatch)
-}
-
-/// GitHub: `X-Hub-Signature-256: sha256=<hex>` over the body.
-pub fn github(secrets: &[String], d: &Delivery<'_>) -> Result<usize, VerifyError> {
-    let h = header(d, "x-hub-signature-256")?;
-    let sig = h
-        .trim()
-        .strip_prefix("sha256=")
-        .and_then(|s| decode(Encoding::Hex, s))
-        .ok_or(VerifyError::Malformed)?;
-    let expected = macs(&raw_keys(secrets), Algorithm::Sha256, &[d.body]);
-    any_match(&expected, &[sig]).ok_or(VerifyError::Mismatch)
-}
-
-/// Shopify: `X-Shopify-Hmac-Sha256` = base64 HMAC-SHA256 of the body.
-pub fn shopify(secrets: &[String], d: &Delivery<'_>) -> Result<usize, VerifyError> {
-    let h = header(d, "x-shopify-hmac-sha256")?;
-    let sig = decode(Encoding::Base64, h).ok_or(VerifyError::Malformed)?;
-    let expected = macs(&raw_keys(secrets), Algorithm::Sha256, &[d.body]);
-    any_match(&expected, &[sig]).ok_or(VerifyError::Mismatch)
-}
-
-/// Slack and Zoom share one shape: `v0=<hex>` over `v0:{timestamp}:{body}`.
-fn v0_scheme(
-    secrets: &[String],
-    tolerance: u64,
-    d: &Delivery<'_>,
-    sig_header: &str,
-    ts_header: &str,
-) -> Result<usize, VerifyError> {
-    let ts = header(d, ts_header)?;
-    let sig = header(d, sig_header)?
-        .trim()
-        .strip_prefix("v0=")
-        .and_then(|s| decode(Encoding::Hex, s))
-        .ok_or(VerifyError::Malformed)?;
-    check_timestamp(ts, d.now, tolerance)?;
-    let expected = macs(
-        &raw_keys(secrets),
-        Algorithm::Sha256,
-        &[b"v0:", ts.trim().as_bytes(), b":", d.body],
-    );
-    any_match(&expected, &[sig]).ok_or(VerifyError::Mismatch)
-}
-
-/// Slack: `X-Slack-Signature: v0=<hex>` over `v0:{X-Slack-Request-Timestamp}:{body}`.
-pub fn slack(secrets: &[String], tolerance: u64, d: &Delivery<'_>) -> Result<usize, VerifyError> {
-    v0_scheme(
-        secrets,
-        tolerance,
-        d,
-        "x-slack-signature",
-        "x-slack-request-timestamp",
-    )
-}
-
-/// Zoom: `x-zm-signature: v0=<hex>` over `v0:{x-zm-request-timestamp}:{body}`.
-pub fn zoom(secrets: &[String], tolerance: u64, d: &Delivery<'_>) -> Result<usize, VerifyError> {
-    v0_scheme(
-        secrets,
-        tolerance,
-        d,
-        "x-zm-signature",
-        "x-zm-request-timestamp",
-    )
-}
-
 /// Standard Webhooks key: base64 after the optional `whsec_` prefix.
 pub fn standard_key(secret: &str) -> Option<Vec<u8>> {
     B64.decode(secret.strip_prefix("whsec_").unwrap_or(secret))
@@ -127,9 +33,10 @@ pub fn standard_key(secret: &str) -> Option<Vec<u8>> {
 /// names are accepted too and win when both sets are present.
 pub fn standard(
     secrets: &[String],
-    tolerance: u64,
+    tolerance: Option<u64>,
     d: &Delivery<'_>,
 ) -> Result<usize, VerifyError> {
+    let tolerance = tolerance.unwrap_or(super::DEFAULT_TOLERANCE);
     let prefix = if d.header("svix-id").is_some() {
         "svix"
     } else {
@@ -160,7 +67,7 @@ pub fn standard(
 /// Twilio: `X-Twilio-Signature` = base64 HMAC-SHA1 (auth token) of the full
 /// URL Twilio called, followed, for form posts, by every parameter name and
 /// value sorted by name.
-pub fn twilio(secrets: &[String], d: &Delivery<'_>) -> Result<usize, VerifyError> {
+pub fn twilio(secrets: &[String], _: Option<u64>, d: &Delivery<'_>) -> Result<usize, VerifyError> {
     let sig =
         decode(Encoding::Base64, header(d, "x-twilio-signature")?).ok_or(VerifyError::Malformed)?;
     let mut data = d.url.as_bytes().to_vec();
@@ -179,4 +86,69 @@ pub fn twilio(secrets: &[String], d: &Delivery<'_>) -> Result<usize, VerifyError
     }
     let expected = macs(&raw_keys(secrets), Algorithm::Sha1, &[&data]);
     any_match(&expected, &[sig]).ok_or(VerifyError::Mismatch)
+}
+
+/// Mailgun: the signature travels in the body — JSON
+/// `{"signature": {"timestamp", "token", "signature"}}`, or the form fields
+/// `timestamp`, `token`, `signature` — as hex HMAC-SHA256 of
+/// `{timestamp}{token}` with the webhook signing key. The body itself is
+/// not signed; replays are caught by dedupe on the event id. Mailgun
+/// documents no tolerance (the source's `toleranceSeconds` applies).
+pub fn mailgun(
+    secrets: &[String],
+    tolerance: Option<u64>,
+    d: &Delivery<'_>,
+) -> Result<usize, VerifyError> {
+    let fields = match d.json() {
+        Some(v) => {
+            let s = v.get("signature").ok_or(VerifyError::Missing)?;
+            let get = |k: &str| s.get(k).and_then(crate::routing::scalar);
+            (get("timestamp"), get("token"), get("signature"))
+        }
+        None => {
+            let get = |k: &str| {
+                url::form_urlencoded::parse(d.body)
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.into_owned())
+            };
+            (get("timestamp"), get("token"), get("signature"))
+        }
+    };
+    let (Some(ts), Some(token), Some(sig)) = fields else {
+        return Err(VerifyError::Missing);
+    };
+    let sig = decode(Encoding::Hex, &sig).ok_or(VerifyError::Malformed)?;
+    match tolerance {
+        Some(t) => {
+            check_timestamp(&ts, d.now, t)?;
+        }
+        None => {
+            ts.trim()
+                .parse::<i64>()
+                .map_err(|_| VerifyError::Malformed)?;
+        }
+    }
+    let expected = macs(
+        &raw_keys(secrets),
+        Algorithm::Sha256,
+        &[ts.as_bytes(), token.as_bytes()],
+    );
+    any_match(&expected, &[sig]).ok_or(VerifyError::Mismatch)
+}
+
+/// Slack: an Events API callback names its event inside (`event.type`);
+/// other payloads (`url_verification`, `app_rate_limited`) at the top.
+pub fn slack_event_type(d: &Delivery<'_>) -> Option<String> {
+    let v = d.json()?;
+    match v.get("type")?.as_str()? {
+        "event_callback" => crate::routing::scalar(v.pointer("/event/type")?),
+        t => Some(t.to_string()),
+    }
+}
+
+/// Telegram: an update carries `update_id` and exactly one other field,
+/// whose name is the kind of update (`message`, `callback_query`, …).
+pub fn telegram_event_type(d: &Delivery<'_>) -> Option<String> {
+    let v = d.json()?;
+    v.as_object()?.keys().find(|k| *k != "update_id").cloned()
 }

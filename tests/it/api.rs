@@ -39,7 +39,7 @@ async fn malformed_management_bodies_are_refused_and_change_nothing(b: Backend) 
         ),
         (
             r#"{"name":"a","verification":{"type":"magic"}}"#,
-            "unknown variant",
+            "unknown verification type \"magic\"",
         ),
         (
             r#"{"name":"a","verification":{"type":"token","secrets":[]}}"#,

@@ -16,6 +16,7 @@ mod logs;
 mod malformed;
 mod matrix;
 mod openapi;
+mod presets;
 mod providers;
 mod relay;
 mod resilience;

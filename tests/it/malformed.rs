@@ -120,6 +120,11 @@ fn bodies(route: &str, f: &Fixture) -> Option<(Value, Value, Value)> {
             json!({"deadLetters": "yes"}),
             json!({"from": 1e300, "to": 5}),
         ),
+        "/v1/queues/{queue_id}/filter/test" => (
+            json!({"sample": {"eventType": "x"}}),
+            json!({"sample": {"headers": 5}}),
+            json!({"sample": {}, "filter": {"body": {"$gtx": 1}}}),
+        ),
         "/v1/queues/{queue_id}/messages/{message_id}/{op}" => (
             json!({"reason": "r"}),
             json!({"reason": 5}),

@@ -64,6 +64,7 @@ fn body(method: &str, path: &str, f: &Fixture, scope: &str) -> Option<Value> {
         ("post", "/v1/queues") => json!({"sourceId": f.source, "name": "x"}),
         ("patch", "/v1/queues/{queue_id}") => json!({"name": "x"}),
         ("post", "/v1/queues/{queue_id}/replay") => json!({"deadLetters": true}),
+        ("post", "/v1/queues/{queue_id}/filter/test") => json!({"sample": {}}),
         _ => return None,
     })
 }
@@ -122,7 +123,7 @@ async fn tenant_b_cannot_touch_tenant_a_on_any_route(b: Backend) {
             ("post", "/v1/tenants") | ("get", "/v1/tenants") => &[403],
             // B acting in its own tenant; checked for leaks below
             ("post", "/v1/sources") => &[201],
-            ("get", "/v1/sources") | ("get", "/v1/queues") => &[200],
+            ("get", "/v1/sources") | ("get", "/v1/queues") | ("get", "/v1/providers") => &[200],
             // A's source id in the body
             ("post", "/v1/queues") => &[404],
             ("post", "/v1/queues/{queue_id}/messages/{message_id}/{op}") => {
@@ -189,6 +190,8 @@ fn scopes_for(method: &str, path: &str) -> Option<&'static [&'static str]> {
         }
         ("get", "/v1/queues/{queue_id}/dead-letters") => &["read", "replay"],
         ("post", "/v1/queues/{queue_id}/replay") => &["replay"],
+        ("post", "/v1/queues/{queue_id}/filter/test") => &["read"],
+        ("get", "/v1/providers") => &["manage", "read"],
         ("post", "/v1/queues/{queue_id}/messages/{message_id}/{op}") => &[],
         ("get", "/v1/messages/{message_id}") => &["read"],
         other => panic!("no scope case for route {other:?}: add one"),
