@@ -88,9 +88,9 @@ pub async fn next(
 }
 
 /// Counts waiting long polls while alive.
-struct WaitGauge;
+pub(super) struct WaitGauge;
 impl WaitGauge {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         metrics::long_polls(1.0);
         WaitGauge
     }
@@ -129,7 +129,7 @@ pub(crate) struct ExtendBody {
     seconds: f64,
 }
 
-fn check_reason(r: Option<String>) -> Result<String, ApiError> {
+pub(super) fn check_reason(r: Option<String>) -> Result<String, ApiError> {
     let r = r.unwrap_or_default();
     if r.len() > 1024 {
         return Err(ApiError::bad("reason must be at most 1024 bytes"));

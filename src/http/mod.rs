@@ -3,6 +3,7 @@
 
 pub mod access;
 mod auth;
+mod batch;
 mod consume;
 pub mod error;
 mod filters;
@@ -68,6 +69,8 @@ v1_routes! {
     delete "/queues/{queue_id}" => queues::delete,
     get "/queues/{queue_id}/next" => consume::next,
     get "/queues/{queue_id}/stream" => stream::stream,
+    post "/queues/{queue_id}/lease" => batch::lease,
+    post "/queues/{queue_id}/settle" => batch::settle,
     get "/queues/{queue_id}/dead-letters" => ops::dead_letters,
     post "/queues/{queue_id}/replay" => ops::replay,
     post "/queues/{queue_id}/filter/test" => filters::test,

@@ -317,6 +317,8 @@ impl Modify for Common {
         super::queues::delete,
         super::consume::next,
         super::stream::stream,
+        super::batch::lease,
+        super::batch::settle,
         super::ops::dead_letters,
         super::ops::replay,
         super::filters::test,

@@ -27,8 +27,9 @@ pub const FIELDS: &[&str] = &["method", "path", "query", "headers", "eventType",
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     root: Node,
-    /// Whether any part looks into the body (ingest parses it only then).
-    uses_body: bool,
+    /// Which top-level fields it looks at, one bit per `FIELDS` entry
+    /// (ingest builds only those, and parses the body only when asked).
+    uses: u8,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,16 +83,18 @@ impl Filter {
         let Value::Object(map) = doc else {
             return Err("filter: must be a JSON object".into());
         };
-        let mut c = Compiler { uses_body: false };
+        let mut c = Compiler { uses: 0 };
         let root = c.top(map, "filter")?;
-        Ok(Filter {
-            root,
-            uses_body: c.uses_body,
-        })
+        Ok(Filter { root, uses: c.uses })
     }
 
     pub fn uses_body(&self) -> bool {
-        self.uses_body
+        self.uses & field_bit("body") != 0
+    }
+
+    /// The top-level fields it looks at (bits of `field_bit`).
+    pub fn uses(&self) -> u8 {
+        self.uses
     }
 
     /// Match a message document (`{"method", "path", "query", "headers",
@@ -113,8 +116,13 @@ fn depth(v: &Value) -> usize {
     }
 }
 
+/// The bit of a top-level field in `Filter::uses`.
+pub fn field_bit(name: &str) -> u8 {
+    FIELDS.iter().position(|f| *f == name).map_or(0, |i| 1 << i)
+}
+
 struct Compiler {
-    uses_body: bool,
+    uses: u8,
 }
 
 impl Compiler {
@@ -135,9 +143,7 @@ impl Compiler {
                     FIELDS.join(", ")
                 ));
             }
-            if k == "body" {
-                self.uses_body = true;
-            }
+            self.uses |= field_bit(k);
             let inner = if k == "headers" {
                 self.headers(v, &p)?
             } else {

@@ -103,30 +103,50 @@ pub struct Subject<'a> {
 impl Subject<'_> {
     /// The document filters match: `{"method", "path", "query", "headers",
     /// "eventType", "body"}`. `body` is there only when the content type is
-    /// JSON and it parses (and only when asked for: parsing costs).
+    /// JSON and it parses.
     pub fn document(&self, with_body: bool) -> Value {
-        let mut query = Map::new();
-        for (k, v) in url::form_urlencoded::parse(self.query.as_bytes()) {
-            query
-                .entry(k.into_owned())
-                .or_insert_with(|| Value::String(v.into_owned()));
-        }
-        let headers: Map<String, Value> = header_map(self.headers)
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), Value::String(v)))
-            .collect();
+        let body = filter::field_bit("body");
+        let all = if with_body { u8::MAX } else { !body };
+        self.document_of(all)
+    }
+
+    /// The document with only the fields in `uses` (bits of
+    /// `filter::field_bit`): building the others costs, and parsing the
+    /// body most of all.
+    pub fn document_of(&self, uses: u8) -> Value {
+        let has = |f: &str| uses & filter::field_bit(f) != 0;
         let mut doc = Map::new();
-        doc.insert("method".into(), Value::String(self.method.into()));
-        doc.insert("path".into(), Value::String(self.path.into()));
-        doc.insert("query".into(), Value::Object(query));
-        doc.insert("headers".into(), Value::Object(headers));
-        doc.insert(
-            "eventType".into(),
-            self.event_type
-                .map(|t| Value::String(t.into()))
-                .unwrap_or(Value::Null),
-        );
-        if with_body && is_json(self.content_type) {
+        if has("method") {
+            doc.insert("method".into(), Value::String(self.method.into()));
+        }
+        if has("path") {
+            doc.insert("path".into(), Value::String(self.path.into()));
+        }
+        if has("query") {
+            let mut query = Map::new();
+            for (k, v) in url::form_urlencoded::parse(self.query.as_bytes()) {
+                query
+                    .entry(k.into_owned())
+                    .or_insert_with(|| Value::String(v.into_owned()));
+            }
+            doc.insert("query".into(), Value::Object(query));
+        }
+        if has("headers") {
+            let headers: Map<String, Value> = header_map(self.headers)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v)))
+                .collect();
+            doc.insert("headers".into(), Value::Object(headers));
+        }
+        if has("eventType") {
+            doc.insert(
+                "eventType".into(),
+                self.event_type
+                    .map(|t| Value::String(t.into()))
+                    .unwrap_or(Value::Null),
+            );
+        }
+        if has("body") && is_json(self.content_type) {
             if let Ok(b) = serde_json::from_slice::<Value>(self.body) {
                 doc.insert("body".into(), b);
             }
@@ -191,7 +211,7 @@ impl Routes {
                 .map(|r| (r.queue_id.clone(), true))
                 .collect();
         }
-        let doc = s.document(filters.iter().any(|f| f.uses_body()));
+        let doc = s.document_of(filters.iter().fold(0, |u, f| u | f.uses()));
         self.queues
             .iter()
             .map(|r| {

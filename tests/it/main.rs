@@ -3,6 +3,7 @@
 //! real HTTP server on port 0.
 
 mod api;
+mod batch;
 mod cli;
 mod cluster;
 mod common;

@@ -120,6 +120,16 @@ fn bodies(route: &str, f: &Fixture) -> Option<(Value, Value, Value)> {
             json!({"deadLetters": "yes"}),
             json!({"from": 1e300, "to": 5}),
         ),
+        "/v1/queues/{queue_id}/lease" => (
+            json!({"max": 1}),
+            json!({"max": "ten"}),
+            json!({"max": 101}),
+        ),
+        "/v1/queues/{queue_id}/settle" => (
+            json!({"items": [{"token": "x", "outcome": "ack"}]}),
+            json!({"items": [{"token": 5, "outcome": "ack"}]}),
+            json!({"items": [{"token": "x", "outcome": "nack", "delaySeconds": 1e12}]}),
+        ),
         "/v1/queues/{queue_id}/filter/test" => (
             json!({"sample": {"eventType": "x"}}),
             json!({"sample": {"headers": 5}}),

@@ -65,6 +65,10 @@ fn body(method: &str, path: &str, f: &Fixture, scope: &str) -> Option<Value> {
         ("patch", "/v1/queues/{queue_id}") => json!({"name": "x"}),
         ("post", "/v1/queues/{queue_id}/replay") => json!({"deadLetters": true}),
         ("post", "/v1/queues/{queue_id}/filter/test") => json!({"sample": {}}),
+        ("post", "/v1/queues/{queue_id}/lease") => json!({"max": 1}),
+        ("post", "/v1/queues/{queue_id}/settle") => {
+            json!({"items": [{"token": "x", "outcome": "ack"}]})
+        }
         _ => return None,
     })
 }
@@ -185,9 +189,10 @@ fn scopes_for(method: &str, path: &str) -> Option<&'static [&'static str]> {
         (_, "/v1/sources") | (_, "/v1/sources/{source_id}") => &["manage"],
         ("get", "/v1/queues") | ("get", "/v1/queues/{queue_id}") => &["manage", "read"],
         (_, "/v1/queues") | (_, "/v1/queues/{queue_id}") => &["manage"],
-        ("get", "/v1/queues/{queue_id}/next") | ("get", "/v1/queues/{queue_id}/stream") => {
-            &["consume"]
-        }
+        ("get", "/v1/queues/{queue_id}/next")
+        | ("get", "/v1/queues/{queue_id}/stream")
+        | ("post", "/v1/queues/{queue_id}/lease")
+        | ("post", "/v1/queues/{queue_id}/settle") => &["consume"],
         ("get", "/v1/queues/{queue_id}/dead-letters") => &["read", "replay"],
         ("post", "/v1/queues/{queue_id}/replay") => &["replay"],
         ("post", "/v1/queues/{queue_id}/filter/test") => &["read"],

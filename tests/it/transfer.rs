@@ -156,6 +156,7 @@ async fn export_import_round_trip_embedded_redis_embedded_keeps_every_view() {
         .source(
             &t,
             json!({"dedupe": {"header": "x-id", "windowSeconds": 60},
+                   "eventType": {"header": "x-id"},
                    "response": {"status": 200, "body": "thanks", "contentType": "text/plain"}}),
         )
         .await;
@@ -186,9 +187,22 @@ async fn export_import_round_trip_embedded_redis_embedded_keeps_every_view() {
     send("trois é".as_bytes().to_vec(), "3").await;
     // a queue attached now gets only what follows
     let q2 = relay.queue(&t, &src, json!({"maxAttempts": 1})).await;
+    // a filtered queue: only the PUT reaches it (routing survives the move)
+    let q3 = relay
+        .queue(&t, &src, json!({"filter": {"method": "PUT"}}))
+        .await;
     for (i, id) in ["4", "5", "6"].into_iter().enumerate() {
         send(format!("m{}", i + 4).into_bytes(), id).await;
     }
+    let r = relay
+        .http
+        .put(&ingest)
+        .header("x-id", "7")
+        .body("seven")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     send(b"dup".to_vec(), "6").await;
     // q1: acked, dead (rejected), delayed (nacked), leased, two ready
     let d = relay.next(&t, &q1, "").await.unwrap();
@@ -242,7 +256,8 @@ async fn export_import_round_trip_embedded_redis_embedded_keeps_every_view() {
     })
     .await;
     let before = views(&relay, &t).await;
-    assert_eq!(before["queue ".to_string() + &q1]["counts"]["ready"], 2);
+    assert_eq!(before["queue ".to_string() + &q1]["counts"]["ready"], 3);
+    assert_eq!(before["queue ".to_string() + &q3]["counts"]["ready"], 1);
     relay.running.stop().await;
 
     // embedded → Redis
@@ -250,7 +265,7 @@ async fn export_import_round_trip_embedded_redis_embedded_keeps_every_view() {
     let (ok, out, err) = transfer(&a, &["export", "--to"], &f1).await;
     assert!(ok, "export: {err}");
     assert!(
-        out.contains("export: 1 tenants, 2 tokens, 2 sources, 2 queues, 6 messages;"),
+        out.contains("export: 1 tenants, 2 tokens, 2 sources, 3 queues, 7 messages;"),
         "{out}"
     );
     let b = Storage::start(Backend::Redis);
@@ -283,10 +298,16 @@ async fn export_import_round_trip_embedded_redis_embedded_keeps_every_view() {
         &before,
         "back on embedded, the same views",
     );
-    // and it keeps working: the two ready messages are delivered in order,
+    // and it keeps working: the ready messages are delivered in order,
     // and the lease taken before the moves still settles
     let d = relay.next(&t, &q1, "").await.unwrap();
     assert_eq!(d.body, b"m5");
+    let d = relay.next(&t, &q3, "").await.unwrap();
+    assert_eq!(
+        (d.body.as_slice(), &d.meta["eventType"]),
+        (&b"seven"[..], &json!("7"))
+    );
+    assert!(relay.next(&t, &q3, "").await.is_none());
     let ack = held.meta["ackUrl"]
         .as_str()
         .unwrap()

@@ -313,3 +313,63 @@ impl From<rusqlite::Error> for StoreError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns(db: &Connection, table: &str) -> Vec<String> {
+        db.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    /// A store written before a column was added gains it at open, keeps
+    /// its rows, and the new column reads as its default.
+    #[tokio::test]
+    async fn a_store_of_an_older_schema_gains_the_added_columns() {
+        let dir = std::env::temp_dir().join(format!("hookbay-migrate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let db = Connection::open(dir.join(DB_FILE)).unwrap();
+            // the first schema: without the columns ADDED_COLUMNS lists
+            let mut old = SCHEMA.to_string();
+            for (from, to) in [
+                (
+                    "  last_seq INTEGER NOT NULL DEFAULT 0,\n",
+                    "  last_seq INTEGER NOT NULL DEFAULT 0\n",
+                ),
+                ("  rv INTEGER NOT NULL DEFAULT 0", "  -- "),
+                ("  size INTEGER NOT NULL,", "  size INTEGER NOT NULL "),
+                ("  event_type TEXT\n", ""),
+            ] {
+                assert!(old.contains(from), "schema.sql changed: {from:?}");
+                old = old.replacen(from, to, 1);
+            }
+            db.execute_batch(&old).unwrap();
+            assert!(!columns(&db, "messages").contains(&"event_type".to_string()));
+            assert!(!columns(&db, "sources").contains(&"rv".to_string()));
+            db.execute(
+                "INSERT INTO sources (id, ingest_key, rec, retention_ms) VALUES ('src_a', 'k', '{}', 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = EmbeddedStore::open(&dir, crate::notify::Notifier::local()).unwrap();
+        drop(store);
+        let db = Connection::open(dir.join(DB_FILE)).unwrap();
+        assert!(columns(&db, "messages").contains(&"event_type".to_string()));
+        assert!(columns(&db, "sources").contains(&"rv".to_string()));
+        let rv: i64 = db
+            .query_row("SELECT rv FROM sources WHERE id = 'src_a'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(rv, 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
