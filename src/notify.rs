@@ -24,6 +24,11 @@ use crate::store::redis::keys::{wake_channel, WAKE_PREFIX};
 /// How long a waiter sleeps before checking the queue on its own.
 pub const FALLBACK: Duration = Duration::from_secs(3);
 
+/// The waiter name of source tails (`GET /v1/sources/{id}/tail`): woken by
+/// every source-wide ("*") wake-up, which every ingest publishes; all of
+/// them at once, since each tail reads for itself.
+pub const TAIL: &str = "#tail";
+
 enum Cmd {
     Sub(String),
     Unsub(String),
@@ -54,7 +59,11 @@ impl Inner {
             return;
         };
         for (q, e) in queues {
-            if queue == "*" || queue == q {
+            if q == TAIL {
+                if queue == "*" {
+                    e.signal.notify_waiters();
+                }
+            } else if queue == "*" || queue == q {
                 for _ in 0..n.min(e.watchers as u64).max(1) {
                     e.signal.notify_one();
                 }

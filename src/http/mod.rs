@@ -17,6 +17,7 @@ mod providers;
 mod queues;
 mod sources;
 mod stream;
+mod tail;
 mod tenants;
 mod tokens;
 
@@ -62,6 +63,7 @@ v1_routes! {
     patch "/sources/{source_id}" => sources::patch,
     delete "/sources/{source_id}" => sources::delete,
     get "/sources/{source_id}/messages" => ops::history,
+    get "/sources/{source_id}/tail" => tail::tail,
     post "/queues" => queues::create,
     get "/queues" => queues::list,
     get "/queues/{queue_id}" => queues::get,

@@ -310,6 +310,7 @@ impl Modify for Common {
         super::sources::patch,
         super::sources::delete,
         super::ops::history,
+        super::tail::tail,
         super::queues::create,
         super::queues::list,
         super::queues::get,

@@ -151,7 +151,7 @@ pub async fn replay(
     Ok(HttpResponse::Accepted().json(super::openapi::Replayed { replayed: n }))
 }
 
-fn summary(source_id: &str, m: &StoredMessage) -> MessageSummary {
+pub(super) fn summary(source_id: &str, m: &StoredMessage) -> MessageSummary {
     MessageSummary {
         id: ids::message_id(source_id, &m.stream_id),
         source_id: source_id.into(),

@@ -62,3 +62,8 @@ async fn node_polling_example() {
 async fn node_sse_example() {
     run_example("node", "sse.mjs").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_batch_example() {
+    run_example("python3", "batch.py").await;
+}

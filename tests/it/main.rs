@@ -22,5 +22,6 @@ mod providers;
 mod relay;
 mod resilience;
 mod routing;
+mod tail;
 mod tenancy;
 mod transfer;

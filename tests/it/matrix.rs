@@ -185,7 +185,9 @@ fn scopes_for(method: &str, path: &str) -> Option<&'static [&'static str]> {
         ("get", "/v1/tenants/{tenant_id}") => &["manage", "read"],
         (_, p) if p.starts_with("/v1/tenants/{tenant_id}/tokens") => &["manage"],
         ("get", "/v1/sources") | ("get", "/v1/sources/{source_id}") => &["manage", "read"],
-        ("get", "/v1/sources/{source_id}/messages") => &["read"],
+        ("get", "/v1/sources/{source_id}/messages") | ("get", "/v1/sources/{source_id}/tail") => {
+            &["read"]
+        }
         (_, "/v1/sources") | (_, "/v1/sources/{source_id}") => &["manage"],
         ("get", "/v1/queues") | ("get", "/v1/queues/{queue_id}") => &["manage", "read"],
         (_, "/v1/queues") | (_, "/v1/queues/{queue_id}") => &["manage"],

@@ -177,9 +177,8 @@ fn ingest(c: &mut Ctx<'_>, source_id: &str, m: &Owned) -> Result<IngestOutcome> 
     for qn in &queues {
         insert.execute(params![msg, qn, c.mem.next_rank()])?;
     }
-    if !queues.is_empty() {
-        c.wake(source_id, "*", 1);
-    }
+    // every ingest wakes the source's waiters: queues it reached, and tails
+    c.wake(source_id, "*", 1);
     Ok(IngestOutcome::Stored {
         stream_id: format!("{ms}-{seq}"),
         queues: queues.len() as u64,

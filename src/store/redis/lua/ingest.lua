@@ -55,5 +55,6 @@ redis.call('HINCRBY', KEYS[1], 'bytes', size)
 for _, q in ipairs(to) do
   redis.call('RPUSH', prefix .. 'q:' .. q .. ':ready', sid)
 end
-if #to > 0 then wake(source_of(KEYS[2]), '*', 1) end
+-- every ingest wakes the source's waiters: queues it reached, and tails
+wake(source_of(KEYS[2]), '*', 1)
 return { 'ok', sid, #to }
