@@ -32,7 +32,16 @@ pub struct Options {
     pub on_4xx: On4xx,
     /// Per-request timeout towards the target.
     pub timeout: Duration,
+    /// One JSON object per delivery (and for the summary) instead of text.
+    pub json: bool,
+    /// A stream silent this long is reconnected (`DEAD_AFTER`).
+    pub dead_after: Duration,
 }
+
+/// The relay sends a keep-alive comment every 10 s: a stream silent for
+/// twice that is a dead connection (a sleeping laptop, a dropped NAT
+/// mapping), and is reconnected.
+pub const DEAD_AFTER: Duration = Duration::from_secs(20);
 
 /// Counts printed on exit.
 #[derive(Debug, Default)]
@@ -45,6 +54,23 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Whether every delivery was acked (what `--once` exits with).
+    pub fn all_acked(&self) -> bool {
+        self.nacked.load(Ordering::Relaxed) == 0
+            && self.rejected.load(Ordering::Relaxed) == 0
+            && self.settle_errors.load(Ordering::Relaxed) == 0
+    }
+
+    pub fn json(&self) -> Value {
+        json!({
+            "delivered": self.delivered.load(Ordering::Relaxed),
+            "acked": self.acked.load(Ordering::Relaxed),
+            "nacked": self.nacked.load(Ordering::Relaxed),
+            "rejected": self.rejected.load(Ordering::Relaxed),
+            "settleErrors": self.settle_errors.load(Ordering::Relaxed),
+        })
+    }
+
     pub fn line(&self) -> String {
         format!(
             "{} delivered: {} acked, {} nacked, {} rejected, {} settle errors",
@@ -159,6 +185,22 @@ impl Listener {
             _ => &self.summary.settle_errors,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if self.opts.json {
+            println!(
+                "{}",
+                json!({
+                    "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "messageId": id,
+                    "eventType": m.meta["eventType"],
+                    "attempt": m.meta["attempt"],
+                    "status": status,
+                    "ms": started.elapsed().as_millis() as u64,
+                    "outcome": outcome,
+                    "settled": settled.as_ref().ok().copied(),
+                })
+            );
+            return;
+        }
         println!(
             "{} {id} → {status} in {}ms, {outcome}{}",
             chrono::Utc::now().format("%H:%M:%S%.3f"),
@@ -231,7 +273,19 @@ pub async fn run(opts: Options, shutdown: impl std::future::Future<Output = ()>)
                     eprintln!("connected to {}", me.opts.url);
                     let mut parser = crate::sse::Parser::new();
                     let mut body = r.bytes_stream();
-                    while let Some(Ok(chunk)) = body.next().await {
+                    loop {
+                        let chunk =
+                            match tokio::time::timeout(me.opts.dead_after, body.next()).await {
+                                Ok(Some(Ok(c))) => c,
+                                Ok(_) => break,
+                                Err(_) => {
+                                    eprintln!(
+                                        "no keep-alive for {:.0}s: the connection is dead",
+                                        me.opts.dead_after.as_secs_f64()
+                                    );
+                                    break;
+                                }
+                            };
                         for ev in parser.push(&chunk) {
                             if ev.event != "message" {
                                 continue;

@@ -1,4 +1,6 @@
-//! The `hookbay` binary: `hookbay serve` runs the relay.
+//! The `hookbay` binary: `hookbay serve` runs the relay; the other
+//! commands operate a store (backup, export, …) or a running relay
+//! through its API (tenants, sources, queues, tail, …; see `cli`).
 
 use clap::{Parser, Subcommand};
 
@@ -10,7 +12,7 @@ use hookbay::config::Config;
 #[command(
     name = "hookbay",
     version,
-    about = "Multi-tenant inbound webhook relay on Redis streams"
+    about = "Multi-tenant inbound webhook relay (embedded store or Redis streams)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -36,6 +38,10 @@ enum Cmd {
     Listen(ListenArgs),
     /// Print the OpenAPI document (what openapi/openapi.json holds).
     Openapi,
+    /// Save a relay URL and token as a profile (~/.config/hookbay/config.toml).
+    Login(hookbay::cli::LoginArgs),
+    #[command(flatten)]
+    Ops(hookbay::cli::Ops),
 }
 
 #[derive(clap::Args)]
@@ -106,9 +112,13 @@ struct ListenArgs {
     /// Seconds to wait for the target before nacking.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
-    /// Pull with /next until the queue is empty, then exit.
+    /// Pull with /next until the queue is empty, then exit (non-zero if
+    /// any delivery was nacked or rejected).
     #[arg(long)]
     once: bool,
+    /// One JSON object per line (each delivery, then the summary).
+    #[arg(long)]
+    json: bool,
 }
 
 async fn listen(a: ListenArgs) -> std::process::ExitCode {
@@ -125,12 +135,25 @@ async fn listen(a: ListenArgs) -> std::process::ExitCode {
             On4xx::Reject
         },
         timeout: std::time::Duration::from_secs(a.timeout.max(1)),
+        json: a.json,
+        dead_after: hookbay::listen::DEAD_AFTER,
+    };
+    let line = |s: &hookbay::listen::Summary| {
+        if a.json {
+            s.json().to_string()
+        } else {
+            s.line()
+        }
     };
     if a.once {
         return match hookbay::listen::run_once(opts).await {
             Ok(s) => {
-                println!("{}", s.line());
-                std::process::ExitCode::SUCCESS
+                println!("{}", line(&s));
+                if s.all_acked() {
+                    std::process::ExitCode::SUCCESS
+                } else {
+                    std::process::ExitCode::FAILURE
+                }
             }
             Err(e) => {
                 eprintln!("hookbay listen: {e}");
@@ -142,7 +165,7 @@ async fn listen(a: ListenArgs) -> std::process::ExitCode {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;
-    println!("\n{}", summary.line());
+    println!("\n{}", line(&summary));
     std::process::ExitCode::SUCCESS
 }
 
@@ -295,6 +318,14 @@ async fn run() -> std::process::ExitCode {
             })
             .await
         }
+        Cmd::Login(a) => match hookbay::cli::login(a).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        Cmd::Ops(op) => hookbay::cli::run(op).await,
         Cmd::Openapi => {
             println!("{}", hookbay::http::openapi::json());
             std::process::ExitCode::SUCCESS

@@ -48,7 +48,7 @@ pub struct TailEvent {
     pub encoding: &'static str,
 }
 
-#[utoipa::path(get, path = "/v1/sources/{source_id}/tail", tag = "messages", operation_id = "message.tail", summary = "Watch messages arrive at a source (SSE, read-only)", description = "Each stored message is `event: message`, `id: <messageId>`, `data: <TailEvent JSON>`, from the moment of connecting on; nothing is leased or consumed. Keep-alive comments every 10 s; `event: close` when the source is deleted or the token revoked.", params(("source_id" = String, Path, description = "Source id (src_…)"), TailQuery), responses((status = 200, content_type = "text/event-stream", body = TailEvent)), security(("tenant" = ["read"]), ("accessToken" = [])))]
+#[utoipa::path(get, path = "/v1/sources/{source_id}/tail", tag = "messages", operation_id = "message.tail", summary = "Watch messages arrive at a source (SSE, read-only)", description = "Each stored message is `event: message`, `id: <messageId>`, `data: <TailEvent JSON>`, from the moment of connecting on (or after the message named by `Last-Event-ID`, for a reconnecting client); nothing is leased or consumed. Keep-alive comments every 10 s; `event: close` when the source is deleted or the token revoked.", params(("source_id" = String, Path, description = "Source id (src_…)"), TailQuery), responses((status = 200, content_type = "text/event-stream", body = TailEvent)), security(("tenant" = ["read"]), ("accessToken" = [])))]
 pub async fn tail(
     state: Data,
     req: HttpRequest,
@@ -64,14 +64,25 @@ pub async fn tail(
     };
     let claims = who.tenant(&[Scope::Read])?;
     let src = tenant_source(&state, claims, &path).await?;
-    // start after the newest message: a tail shows what arrives from now on
-    let last = state
-        .store
-        .history(&src.id, 0, i64::MAX / 4, None, 1)
-        .await?
-        .into_iter()
-        .next()
-        .map(|m| m.stream_id);
+    // a reconnecting client goes on after the last event it saw
+    // (Last-Event-ID); a new one starts after the newest message
+    let resume = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(ids::parse_message_id)
+        .filter(|(s, _)| *s == src.id)
+        .map(|(_, sid)| sid);
+    let last = match resume {
+        Some(sid) => Some(sid),
+        None => state
+            .store
+            .history(&src.id, 0, i64::MAX / 4, None, 1)
+            .await?
+            .into_iter()
+            .next()
+            .map(|m| m.stream_id),
+    };
     let token = (claims.jti.clone(), claims.exp);
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(run(state.into_inner(), src.id, last, token, tx));

@@ -76,6 +76,8 @@ fn opts(relay_url: &str, q: &str, t: &Tenant, target: &str) -> Options {
         prefetch: 5,
         on_4xx: On4xx::Reject,
         timeout: Duration::from_secs(5),
+        json: false,
+        dead_after: hookbay::listen::DEAD_AFTER,
     }
 }
 
@@ -223,7 +225,8 @@ async fn once_drains_the_queue_and_exits(b: Backend) {
         .output()
         .await
         .unwrap();
-    assert!(out.status.success());
+    // one delivery was nacked: the run says so with its exit code
+    assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("3 delivered: 2 acked, 1 nacked, 0 rejected"),
@@ -232,6 +235,89 @@ async fn once_drains_the_queue_and_exits(b: Backend) {
     assert_eq!(log.lock().unwrap().len(), 3);
     let c = relay.counts(&t, &q).await;
     assert_eq!(c["delayed"], 1, "the 404 was nacked, not dead-lettered");
+
+    // every delivery acked, --json: one object per delivery, then the summary
+    let (src2, ingest2) = relay.source(&t, json!({})).await;
+    let q2 = relay.queue(&t, &src2, json!({})).await;
+    let a = ingest_with(&relay, &ingest2, 200, b"x".to_vec()).await;
+    let b2 = ingest_with(&relay, &ingest2, 201, b"y".to_vec()).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookbay"))
+        .args([
+            "listen",
+            "--once",
+            "--json",
+            "--url",
+            &relay.running.url(),
+            "--queue",
+            &q2,
+        ])
+        .args(["--forward-to", &target])
+        .env("HOOKBAY_TOKEN", &t.token)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(
+        (lines[0]["messageId"].as_str(), lines[0]["outcome"].as_str()),
+        (Some(a.as_str()), Some("ack"))
+    );
+    assert_eq!(lines[1]["messageId"], b2);
+    assert_eq!(
+        lines[2],
+        json!({"delivered": 2, "acked": 2, "nacked": 0, "rejected": 0, "settleErrors": 0})
+    );
+}
+
+/// A stream that stops sending (not even keep-alives) is a dead
+/// connection: listen reconnects instead of waiting forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_stream_is_reconnected() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = connections.clone();
+    let server = tokio::spawn(async move {
+        let mut held = vec![];
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            // headers of an event stream, then silence
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+                .await;
+            held.push(sock);
+        }
+    });
+    let o = Options {
+        url: url.clone(),
+        queue: "q_x".into(),
+        token: "t".into(),
+        forward_to: "http://127.0.0.1:9".into(),
+        prefetch: 1,
+        on_4xx: On4xx::Reject,
+        timeout: Duration::from_secs(5),
+        json: false,
+        dead_after: Duration::from_millis(300),
+    };
+    let run = tokio::spawn(hookbay::listen::run(o, std::future::pending()));
+    eventually(Duration::from_secs(20), || async {
+        connections.load(std::sync::atomic::Ordering::SeqCst) >= 2
+    })
+    .await;
+    run.abort();
+    server.abort();
 }
 
 async fn slow_targets_keep_their_lease(b: Backend) {

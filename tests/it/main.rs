@@ -16,6 +16,7 @@ mod listen;
 mod logs;
 mod malformed;
 mod matrix;
+mod opcli;
 mod openapi;
 mod presets;
 mod providers;
