@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
@@ -222,22 +221,6 @@ fn lease_seconds_left(meta: &Value) -> u64 {
         .unwrap_or(30)
 }
 
-fn decode_event(data: &str) -> Option<Message> {
-    let v: Value = serde_json::from_str(data).ok()?;
-    let payload = v["payload"].as_str()?;
-    let body = if v["encoding"] == "base64" {
-        base64::engine::general_purpose::STANDARD
-            .decode(payload)
-            .ok()?
-    } else {
-        payload.as_bytes().to_vec()
-    };
-    Some(Message {
-        meta: v["meta"].clone(),
-        body,
-    })
-}
-
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -252,68 +235,36 @@ pub async fn run(opts: Options, shutdown: impl std::future::Future<Output = ()>)
         summary: Arc::new(Summary::default()),
         opts,
     });
-    let stream_url = format!(
-        "{}/v1/queues/{}/stream?prefetch={}",
-        me.opts.url.trim_end_matches('/'),
-        me.opts.queue,
-        me.opts.prefetch
-    );
+    let consumer = crate::client::Consumer::new(&me.opts.url, &me.opts.token);
+    let stream_opts = crate::client::StreamOptions {
+        prefetch: me.opts.prefetch,
+        dead_after: me.opts.dead_after,
+        ..Default::default()
+    };
     let work = async {
-        let mut backoff = Duration::from_millis(500);
         loop {
-            let started = Instant::now();
-            match me
-                .http
-                .get(&stream_url)
-                .bearer_auth(&me.opts.token)
-                .send()
-                .await
-            {
-                Ok(r) if r.status().is_success() => {
-                    eprintln!("connected to {}", me.opts.url);
-                    let mut parser = crate::sse::Parser::new();
-                    let mut body = r.bytes_stream();
-                    loop {
-                        let chunk =
-                            match tokio::time::timeout(me.opts.dead_after, body.next()).await {
-                                Ok(Some(Ok(c))) => c,
-                                Ok(_) => break,
-                                Err(_) => {
-                                    eprintln!(
-                                        "no keep-alive for {:.0}s: the connection is dead",
-                                        me.opts.dead_after.as_secs_f64()
-                                    );
-                                    break;
-                                }
-                            };
-                        for ev in parser.push(&chunk) {
-                            if ev.event != "message" {
-                                continue;
-                            }
-                            if let Some(m) = decode_event(&ev.data) {
-                                let me = me.clone();
-                                tokio::spawn(async move { me.handle(m).await });
-                            }
-                        }
+            // the client reconnects by itself; it ends only on what waiting
+            // will not heal (a refused token, a missing queue)
+            let mut s = std::pin::pin!(consumer.stream(&me.opts.queue, stream_opts.clone()));
+            while let Some(m) = s.next().await {
+                match m {
+                    Ok(m) => {
+                        let me = me.clone();
+                        tokio::spawn(async move {
+                            me.handle(Message {
+                                meta: m.meta,
+                                body: m.payload,
+                            })
+                            .await
+                        });
                     }
-                    eprintln!("stream ended");
+                    Err(e) => {
+                        eprintln!("relay refused the stream ({e}); check --token and --queue");
+                    }
                 }
-                Ok(r) if r.status() == 401 || r.status() == 403 || r.status() == 404 => {
-                    eprintln!(
-                        "relay refused the stream ({}); check --token and --queue",
-                        r.status()
-                    );
-                }
-                Ok(r) => eprintln!("relay answered {}", r.status()),
-                Err(e) => eprintln!("cannot reach the relay: {e}"),
             }
-            if started.elapsed() > Duration::from_secs(30) {
-                backoff = Duration::from_millis(500);
-            }
-            let jitter = Duration::from_millis(rand::random::<u64>() % 250);
-            eprintln!("reconnecting in {:.1}s", (backoff + jitter).as_secs_f64());
-            tokio::time::sleep(backoff + jitter).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
+            eprintln!("retrying in 30s");
+            tokio::time::sleep(Duration::from_secs(30)).await;
         }
     };
     tokio::select! {
@@ -357,20 +308,5 @@ pub async fn run_once(opts: Options) -> Result<Arc<Summary>, String> {
             }
             s => return Err(format!("relay answered {s}")),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_both_encodings() {
-        let m = decode_event(r#"{"payload":"/wA=","encoding":"base64","meta":{"messageId":"m"}}"#)
-            .unwrap();
-        assert_eq!(m.body, vec![0xff, 0x00]);
-        let m = decode_event(r#"{"payload":"hé","encoding":"utf8","meta":{}}"#).unwrap();
-        assert_eq!(m.body, "hé".as_bytes());
-        assert!(decode_event("not json").is_none());
     }
 }

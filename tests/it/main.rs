@@ -5,6 +5,7 @@
 mod api;
 mod batch;
 mod cli;
+mod client;
 mod cluster;
 mod common;
 mod concurrency;
