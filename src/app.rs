@@ -170,7 +170,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
     let revocations = Arc::new(Revocations::default());
     let mut tasks = vec![revocations.start(store.clone()).await];
 
-    let listener = std::net::TcpListener::bind(settings.listen)
+    let listener = listen(settings.listen, settings.listen_backlog)
         .map_err(|e| StartError::Bind(settings.listen, e))?;
     let addr = listener
         .local_addr()
@@ -240,4 +240,27 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         server,
         tasks,
     })
+}
+
+/// The listening socket, with the configured accept backlog (the standard
+/// library's `bind` fixes it at 128: a reconnect storm of thousands of SSE
+/// clients would see dropped SYNs and retry for seconds).
+fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(backlog.min(i32::MAX as u32) as i32)?;
+    if let Some(cap) = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|cap| *cap < backlog)
+    {
+        tracing::info!(
+            requested = backlog,
+            kernel_cap = cap,
+            "accept backlog capped by net.core.somaxconn"
+        );
+    }
+    Ok(s.into())
 }

@@ -86,6 +86,13 @@ pub struct Config {
     #[arg(long, env = "HOOKBAY_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
     pub max_header_bytes: usize,
 
+    /// Accept backlog of the listening socket: connections the kernel holds
+    /// while the relay accepts (a reconnect storm of thousands of SSE
+    /// clients after a restart). The kernel caps it at
+    /// net.core.somaxconn.
+    #[arg(long, env = "HOOKBAY_LISTEN_BACKLOG", default_value_t = 16 * 1024)]
+    pub listen_backlog: u32,
+
     /// Default max sources per tenant.
     #[arg(long, env = "HOOKBAY_LIMIT_MAX_SOURCES", default_value_t = 100)]
     pub limit_max_sources: u64,
@@ -132,6 +139,7 @@ pub struct Settings {
     pub ingest_timeout: Duration,
     pub reap_interval: Duration,
     pub max_header_bytes: usize,
+    pub listen_backlog: u32,
 }
 
 /// Where the relay keeps its state.
@@ -173,6 +181,7 @@ impl Config {
             workers: Some(2),
             ingest_timeout_ms: 800,
             max_header_bytes: 16 * 1024,
+            listen_backlog: 16 * 1024,
             limit_max_sources: 100,
             limit_max_queues: 1000,
             limit_max_stored_bytes: 10 << 30,
@@ -248,6 +257,11 @@ impl Config {
                 "HOOKBAY_MAX_HEADER_BYTES must be 1024..=1048576".into(),
             ));
         }
+        if !(16..=1 << 20).contains(&self.listen_backlog) {
+            return Err(ConfigError(
+                "HOOKBAY_LISTEN_BACKLOG must be 16..=1048576".into(),
+            ));
+        }
         if !(50..=30_000).contains(&self.ingest_timeout_ms) {
             return Err(ConfigError(
                 "HOOKBAY_INGEST_TIMEOUT_MS must be 50..=30000".into(),
@@ -275,6 +289,7 @@ impl Config {
             ingest_timeout: Duration::from_millis(self.ingest_timeout_ms),
             reap_interval: Duration::from_millis(self.reap_interval_ms),
             max_header_bytes: self.max_header_bytes,
+            listen_backlog: self.listen_backlog,
         })
     }
 }

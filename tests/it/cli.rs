@@ -75,3 +75,34 @@ async fn bad_configuration_stops_with_a_clear_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("HOOKBAY_LISTEN"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `HOOKBAY_LISTEN_BACKLOG` sets the listening socket's accept backlog
+/// (the kernel shows it as the Send-Q of a listening socket), capped by
+/// net.core.somaxconn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listen_backlog_is_configurable() {
+    let store = Storage::start(Backend::Embedded);
+    for backlog in [100u32, 1_000_000] {
+        let mut cfg = config(&store);
+        cfg.listen_backlog = backlog;
+        let relay = Relay::start_with(cfg).await;
+        let port = relay.running.url().rsplit(':').next().unwrap().to_string();
+        let out = std::process::Command::new("ss")
+            .args(["-ltnH", &format!("sport = :{port}")])
+            .output()
+            .expect("ss (scripts/ensure-tools installs iproute2)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let send_q: u32 = text
+            .split_whitespace()
+            .nth(2)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("ss output: {text}"));
+        let cap: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(send_q, backlog.min(cap), "{text}");
+        relay.running.stop().await;
+    }
+}
