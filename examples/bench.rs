@@ -561,12 +561,148 @@ async fn filter_phase(api: &Api, secs: u64, relay_pid: u32) -> (f64, f64) {
     (pa, pb)
 }
 
+/// Resident memory of a process in KiB (VmRSS), NaN where unavailable.
+fn rss_kib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// Many idle SSE streams on one node (`BENCH_STREAMS`, default 10,000):
+/// `n / 100` sources with one queue each and 100 streams per queue, all
+/// opened at once (a reconnect storm). Prints how long until every stream
+/// had its `200`, the relay's memory per stream, its Redis connections,
+/// and the wake-up latency of a trickle of 100 msg/s spread over the
+/// queues (each message reaches one of its queue's 100 streams).
+async fn streams_phase(api: &Api, relay_pid: u32, redis_port: Option<u16>) -> (f64, f64, f64) {
+    let n: usize = std::env::var("BENCH_STREAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let per_queue = 100.min(n).max(1);
+    let queues = n.div_ceil(per_queue);
+    let mut targets = vec![];
+    for _ in 0..queues {
+        let (url, qs) = api.setup(1).await;
+        targets.push((url, qs[0].clone()));
+    }
+    let rss0 = rss_kib(relay_pid);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let epoch = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<f64>();
+    let connected = Arc::new(AtomicU64::new(0));
+    let mut tasks = vec![];
+    for i in 0..n {
+        let q = targets[i / per_queue].1.clone();
+        let (http, base, token, tx, connected) = (
+            http.clone(),
+            api.base.clone(),
+            api.token.clone(),
+            tx.clone(),
+            connected.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let resp = loop {
+                match http
+                    .get(format!("{base}/v1/queues/{q}/stream?prefetch=1"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 200 => break r,
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            };
+            connected.fetch_add(1, Ordering::Relaxed);
+            let mut events = Box::pin(sse_events(resp));
+            while let Some(ev) = events.next().await {
+                let now = epoch.elapsed().as_secs_f64() * 1000.0;
+                let sent = serde_json::from_str::<Value>(ev["payload"].as_str().unwrap_or("{}"))
+                    .ok()
+                    .and_then(|v| v["t"].as_f64())
+                    .unwrap_or(now);
+                let _ = tx.send(now - sent);
+                if let Some(ack) = ev["meta"]["ackUrl"].as_str() {
+                    let _ = http.post(ack).send().await;
+                }
+            }
+        }));
+    }
+    while connected.load(Ordering::Relaxed) < n as u64 && epoch.elapsed() < Duration::from_secs(120)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let storm = epoch.elapsed().as_secs_f64();
+    let got = connected.load(Ordering::Relaxed);
+    // let the relay settle, then weigh it
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let per_stream = (rss_kib(relay_pid) - rss0) / n as f64;
+    let redis_conns = match redis_port {
+        Some(p) => Command::new("redis-cli")
+            .args(["-p", &p.to_string(), "client", "list"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .count()
+                    .saturating_sub(1)
+                    .to_string()
+            })
+            .unwrap_or_else(|_| "?".into()),
+        None => "-".into(),
+    };
+    // a trickle of 100 msg/s for 5 s across the queues
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    for i in 0..500usize {
+        tick.tick().await;
+        let (url, _) = &targets[i % targets.len()];
+        let t = epoch.elapsed().as_secs_f64() * 1000.0;
+        let _ = api
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"t":{t}}}"#))
+            .send()
+            .await;
+    }
+    let mut lat = vec![];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lat.len() < 500 && Instant::now() < deadline {
+        if let Ok(Some(v)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+            lat.push(v);
+        }
+    }
+    for t in tasks {
+        t.abort();
+    }
+    let (p50, p99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));
+    println!(
+        "  {n} SSE streams opened at once: {got} streaming after {storm:.2} s; relay RSS +{:.1} MiB \
+         ({per_stream:.1} KiB per stream); Redis connections of the node: {redis_conns}; \
+         wake-up at 100 msg/s: {} delivered, p50 {p50:.2} ms, p99 {p99:.2} ms",
+        per_stream * n as f64 / 1024.0,
+        lat.len()
+    );
+    (storm, per_stream, p99)
+}
+
 /// One backend's figures (NaN: phase not run).
 #[derive(Clone, Copy)]
 struct Figures {
     ingest: (f64, f64, f64),
     /// ingest req/s on a 5-queue source: (no filters, every queue filtered)
     filter: (f64, f64),
+    /// 10,000 streams: (seconds until all streamed, KiB per stream, wake p99 ms)
+    streams: (f64, f64, f64),
     latency: (f64, f64),
     settle_sse: f64,
     settle_poll: f64,
@@ -597,8 +733,10 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
         )
         .env("HOOKBAY_LOG", "error")
         .stdout(Stdio::null());
+    let mut redis_port = None;
     if backend == "redis" {
         let rport = free_port();
+        redis_port = Some(rport);
         let redis = Command::new("redis-server")
             .args([
                 "--port",
@@ -650,7 +788,8 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
     let t = admin
         .post(
             "/v1/tenants",
-            json!({"name": "bench", "limits": {"ingestPerSecond": 1_000_000, "consumePerSecond": 1_000_000}}),
+            json!({"name": "bench", "limits": {"ingestPerSecond": 1_000_000, "consumePerSecond": 1_000_000,
+                                                 "maxSources": 10_000, "maxQueues": 10_000}}),
         )
         .await;
     let tok = admin
@@ -665,7 +804,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
         token: tok["token"].as_str().expect("token").into(),
     };
     println!("{backend}:");
-    // BENCH_ONLY=ingest|filter|latency|sse|poll runs one phase; space only on demand
+    // BENCH_ONLY=ingest|filter|streams|latency|sse|poll runs one phase; space only on demand
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let run = |p: &str| only.is_empty() || only == p;
     if only == "space" && backend == "embedded" {
@@ -679,6 +818,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
     let mut f = Figures {
         ingest: (nan, nan, nan),
         filter: (nan, nan),
+        streams: (nan, nan, nan),
         latency: (nan, nan),
         settle_sse: nan,
         settle_poll: nan,
@@ -689,6 +829,9 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
     }
     if run("filter") {
         f.filter = filter_phase(&api, secs, relay_pid).await;
+    }
+    if run("streams") {
+        f.streams = streams_phase(&api, relay_pid, redis_port).await;
     }
     if run("latency") {
         let (_, p50, p99) = latency_phase(&api, secs).await;
@@ -732,12 +875,15 @@ async fn main() {
         if ratio { "  ratio" } else { "" }
     );
     type Row = (&'static str, fn(&Figures) -> f64);
-    let rows: [Row; 9] = [
+    let rows: [Row; 12] = [
         ("ingest req/s (c=50, 1 KiB, 2 q)", |f| f.ingest.0),
         ("ingest p99 ms", |f| f.ingest.2),
         ("ingest req/s, 5 q, no filters", |f| f.filter.0),
         ("ingest req/s, 5 q, 5 filters", |f| f.filter.1),
         ("filtered / unfiltered", |f| f.filter.1 / f.filter.0),
+        ("10k streams: s until all stream", |f| f.streams.0),
+        ("10k streams: KiB per stream", |f| f.streams.1),
+        ("10k streams: wake-up p99 ms", |f| f.streams.2),
         ("ingest→SSE p50 ms (1,000 msg/s)", |f| f.latency.0),
         ("ingest→SSE p99 ms (1,000 msg/s)", |f| f.latency.1),
         ("settle msg/s, 1 SSE consumer", |f| f.settle_sse),
