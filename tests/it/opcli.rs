@@ -432,6 +432,19 @@ async fn every_command_works_and_every_error_says_why(b: Backend) {
     child.kill().await.unwrap();
     cli.fails(&["tail", "src_missing"], t, "Not found").await;
 
+    // delete a queue and a source
+    let spare = cli
+        .run(&["queues", "create", &src, "spare", "--json"], t)
+        .await
+        .json();
+    let o = cli
+        .run(&["queues", "delete", spare["id"].as_str().unwrap()], t)
+        .await;
+    assert!(o.ok && o.stdout.contains("deleted queue"), "{}", o.stderr);
+    let o = cli.run(&["sources", "delete", &gh_id, "--json"], t).await;
+    assert_eq!(o.json(), json!({}));
+    cli.fails(&["sources", "get", &gh_id], t, "Not found").await;
+
     // revoke and delete
     let o = cli.run(&["tokens", "revoke", &tid, &token_id], None).await;
     assert!(o.ok, "{}", o.stderr);
