@@ -95,33 +95,8 @@ impl EmbeddedStore {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<StoredMessage>> {
-        let s = source_id.to_string();
-        let before = match before {
-            Some(b) => match crate::store::types::parse_stream_id(b) {
-                Some(p) => p,
-                None => return Ok(vec![]),
-            },
-            None => (i64::MAX, i64::MAX),
-        };
-        self.read(move |db| {
-            let Some(sn) = source_number(db, &s)? else {
-                return Ok(vec![]);
-            };
-            let v = db
-                .prepare_cached(&format!(
-                    "SELECT {MESSAGE_COLS} FROM messages m \
-                     WHERE m.sn = ?1 AND (m.ms, m.seq) < (?2, ?3) AND m.ms >= ?4 AND m.ms <= ?5 \
-                     ORDER BY m.ms DESC, m.seq DESC LIMIT ?6"
-                ))?
-                .query_map(
-                    params![sn, before.0, before.1, from_ms, to_ms, limit as i64],
-                    |r| message_from_row(r, 0),
-                )?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(super::rows::corrupt_on_decode)?;
-            Ok(v)
-        })
-        .await
+        self.page(source_id, (from_ms, to_ms), before, false, limit)
+            .await
     }
 
     pub async fn scan(
@@ -132,13 +107,33 @@ impl EmbeddedStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<StoredMessage>> {
+        self.page(source_id, (from_ms, to_ms), after, true, limit)
+            .await
+    }
+
+    /// Messages received in [from, to], strictly past `cursor` (a stream
+    /// id), newest first or, when `ascending`, oldest first.
+    async fn page(
+        &self,
+        source_id: &str,
+        (from_ms, to_ms): (i64, i64),
+        cursor: Option<&str>,
+        ascending: bool,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
         let s = source_id.to_string();
-        let after = match after {
-            Some(a) => match crate::store::types::parse_stream_id(a) {
+        let cursor = match cursor {
+            Some(c) => match crate::store::types::parse_stream_id(c) {
                 Some(p) => p,
                 None => return Ok(vec![]),
             },
-            None => (-1, -1),
+            None if ascending => (-1, -1),
+            None => (i64::MAX, i64::MAX),
+        };
+        let (cmp, order) = if ascending {
+            (">", "m.ms, m.seq")
+        } else {
+            ("<", "m.ms DESC, m.seq DESC")
         };
         self.read(move |db| {
             let Some(sn) = source_number(db, &s)? else {
@@ -147,11 +142,11 @@ impl EmbeddedStore {
             let v = db
                 .prepare_cached(&format!(
                     "SELECT {MESSAGE_COLS} FROM messages m \
-                     WHERE m.sn = ?1 AND (m.ms, m.seq) > (?2, ?3) AND m.ms >= ?4 AND m.ms <= ?5 \
-                     ORDER BY m.ms, m.seq LIMIT ?6"
+                     WHERE m.sn = ?1 AND (m.ms, m.seq) {cmp} (?2, ?3) AND m.ms >= ?4 AND m.ms <= ?5 \
+                     ORDER BY {order} LIMIT ?6"
                 ))?
                 .query_map(
-                    params![sn, after.0, after.1, from_ms, to_ms, limit as i64],
+                    params![sn, cursor.0, cursor.1, from_ms, to_ms, limit as i64],
                     |r| message_from_row(r, 0),
                 )?
                 .collect::<rusqlite::Result<_>>()
