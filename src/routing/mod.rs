@@ -196,27 +196,25 @@ impl Routes {
         }
     }
 
-    /// Each queue with whether the message goes to it. Builds the subject
-    /// document only when a queue has a filter.
+    /// Each filtered queue with whether the message goes to it (a queue
+    /// without a filter, or one the store knows and this view does not,
+    /// gets it). Nothing to decide — no allocation, no document — when no
+    /// queue has a filter.
     pub fn decide(&self, s: &Subject<'_>) -> Vec<(String, bool)> {
-        let filters: Vec<&Filter> = self
+        let uses = self
             .queues
             .iter()
             .filter_map(|r| r.filter.as_ref())
-            .collect();
-        if filters.is_empty() {
-            return self
-                .queues
-                .iter()
-                .map(|r| (r.queue_id.clone(), true))
-                .collect();
+            .fold(0, |u, f| u | f.uses());
+        if !self.queues.iter().any(|r| r.filter.is_some()) {
+            return Vec::new();
         }
-        let doc = s.document_of(filters.iter().fold(0, |u, f| u | f.uses()));
+        let doc = s.document_of(uses);
         self.queues
             .iter()
-            .map(|r| {
-                let to = r.filter.as_ref().is_none_or(|f| check(f, &doc).is_ok());
-                (r.queue_id.clone(), to)
+            .filter_map(|r| {
+                let f = r.filter.as_ref()?;
+                Some((r.queue_id.clone(), check(f, &doc).is_ok()))
             })
             .collect()
     }
