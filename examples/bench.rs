@@ -363,6 +363,76 @@ async fn settle_sse_phase(api: &Api, n: u64) -> f64 {
     rate
 }
 
+/// Batch consumption: 2 workers, each leasing up to 100 messages per call
+/// (`POST /lease`) and settling them in one call (`POST /settle`).
+async fn settle_batch_phase(api: &Api, n: u64) -> f64 {
+    let (url, qs) = api.setup(1).await;
+    preload(&api.http, &url, n, 50).await;
+    let started = Instant::now();
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = vec![];
+    for _ in 0..2 {
+        let (http, base, q, token, done) = (
+            api.http.clone(),
+            api.base.clone(),
+            qs[0].clone(),
+            api.token.clone(),
+            done.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let v: Value = http
+                    .post(format!("{base}/v1/queues/{q}/lease"))
+                    .bearer_auth(&token)
+                    .json(&json!({"max": 100}))
+                    .send()
+                    .await
+                    .expect("lease")
+                    .json()
+                    .await
+                    .unwrap_or_default();
+                let msgs = v["messages"].as_array().cloned().unwrap_or_default();
+                if msgs.is_empty() {
+                    return;
+                }
+                let items: Vec<Value> = msgs
+                    .iter()
+                    .filter_map(|m| {
+                        m["meta"]["ackUrl"]
+                            .as_str()?
+                            .split_once("token=")
+                            .map(|(_, t)| t.to_string())
+                    })
+                    .map(|t| json!({"token": t, "outcome": "ack"}))
+                    .collect();
+                let r: Value = http
+                    .post(format!("{base}/v1/queues/{q}/settle"))
+                    .bearer_auth(&token)
+                    .json(&json!({ "items": items }))
+                    .send()
+                    .await
+                    .expect("settle")
+                    .json()
+                    .await
+                    .unwrap_or_default();
+                let ok = r["results"]
+                    .as_array()
+                    .map_or(0, |a| a.iter().filter(|x| x["status"] == 204).count());
+                done.fetch_add(ok as u64, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "  settle, 2 batch workers (lease 100 + settle 100): {rate:.0} msg/s over {} messages",
+        done.load(Ordering::Relaxed)
+    );
+    rate
+}
+
 async fn settle_poll_phase(api: &Api, n: u64) -> f64 {
     let (url, qs) = api.setup(1).await;
     preload(&api.http, &url, n, 50).await;
@@ -701,6 +771,7 @@ struct Figures {
     ingest: (f64, f64, f64),
     /// ingest req/s on a 5-queue source: (no filters, every queue filtered)
     filter: (f64, f64),
+    settle_batch: f64,
     /// 10,000 streams: (seconds until all streamed, KiB per stream, wake p99 ms)
     streams: (f64, f64, f64),
     latency: (f64, f64),
@@ -804,7 +875,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
         token: tok["token"].as_str().expect("token").into(),
     };
     println!("{backend}:");
-    // BENCH_ONLY=ingest|filter|streams|latency|sse|poll runs one phase; space only on demand
+    // BENCH_ONLY=ingest|filter|streams|latency|sse|batch|poll runs one phase; space only on demand
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let run = |p: &str| only.is_empty() || only == p;
     if only == "space" && backend == "embedded" {
@@ -819,6 +890,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
         ingest: (nan, nan, nan),
         filter: (nan, nan),
         streams: (nan, nan, nan),
+        settle_batch: nan,
         latency: (nan, nan),
         settle_sse: nan,
         settle_poll: nan,
@@ -839,6 +911,9 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
     }
     if run("sse") {
         f.settle_sse = settle_sse_phase(&api, 20_000).await;
+    }
+    if run("batch") {
+        f.settle_batch = settle_batch_phase(&api, 20_000).await;
     }
     if run("poll") {
         f.settle_poll = settle_poll_phase(&api, 20_000).await;
@@ -875,7 +950,7 @@ async fn main() {
         if ratio { "  ratio" } else { "" }
     );
     type Row = (&'static str, fn(&Figures) -> f64);
-    let rows: [Row; 12] = [
+    let rows: [Row; 13] = [
         ("ingest req/s (c=50, 1 KiB, 2 q)", |f| f.ingest.0),
         ("ingest p99 ms", |f| f.ingest.2),
         ("ingest req/s, 5 q, no filters", |f| f.filter.0),
@@ -888,6 +963,7 @@ async fn main() {
         ("ingest→SSE p99 ms (1,000 msg/s)", |f| f.latency.1),
         ("settle msg/s, 1 SSE consumer", |f| f.settle_sse),
         ("settle msg/s, 8 /next pollers", |f| f.settle_poll),
+        ("settle msg/s, batch 100 (2 workers)", |f| f.settle_batch),
     ];
     for (name, get) in rows {
         let vals: Vec<f64> = all.iter().map(|(_, f)| get(f)).collect();

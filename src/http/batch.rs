@@ -1,7 +1,7 @@
 //! Batch consumption for high-throughput workers: `POST /lease` takes up to
 //! 100 messages in one call (long-polling like `/next`), `POST /settle`
-//! applies up to 100 outcomes in one call, each item on its own — one bad
-//! or stale item never affects the others.
+//! applies up to 100 outcomes in one store step, each item on its own — one
+//! bad or stale item never affects the others.
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -182,55 +182,75 @@ pub async fn settle(
     }
     let queue = tenant_queue(&state, claims, &path).await?;
     super::consume_rate(&state, &queue.tenant_id).await?;
-    let mut results = Vec::with_capacity(ops.len());
+    // each item's lease, or why it has none; the valid ones go to the
+    // store in one atomic step
+    let mut results: Vec<Option<SettleResult>> = Vec::with_capacity(ops.len());
+    let mut leases = vec![];
+    let mut items = vec![];
     for (it, (op, reason)) in b.items.iter().zip(ops) {
-        let Some(lease) = state.keys.verify_lease(&it.token) else {
-            results.push(result(401, "not a valid lease token"));
-            continue;
-        };
-        if lease.queue_id != queue.id || lease.tenant_id != queue.tenant_id {
-            results.push(result(404, "no such lease on this queue"));
-            continue;
-        }
-        let outcome = state
-            .store
-            .settle(
-                &queue.source_id,
-                &queue.id,
-                &lease.stream_id,
-                lease.generation,
-                op,
-                &reason,
-            )
-            .await?;
-        results.push(match outcome {
-            SettleOutcome::Done { .. } => {
-                metrics::settled(match op {
-                    SettleOp::Ack => "ack",
-                    SettleOp::Nack(_) => "nack",
-                    _ => "reject",
+        match state.keys.verify_lease(&it.token) {
+            None => results.push(Some(result(401, "not a valid lease token"))),
+            Some(l) if l.queue_id != queue.id || l.tenant_id != queue.tenant_id => {
+                results.push(Some(result(404, "no such lease on this queue")))
+            }
+            Some(l) => {
+                results.push(None);
+                items.push(crate::store::SettleItem {
+                    stream_id: l.stream_id.clone(),
+                    generation: l.generation,
+                    op,
+                    reason,
                 });
-                state
-                    .streams
-                    .settled(&queue.id, &lease.stream_id, lease.generation);
-                SettleResult {
-                    status: 204,
-                    detail: None,
-                }
+                leases.push(l);
             }
-            SettleOutcome::Stale => {
-                metrics::settled("stale");
-                result(
-                    409,
-                    "this lease is no longer current (settled, replayed or redelivered)",
-                )
-            }
-            SettleOutcome::Expired => {
-                metrics::settled("expired");
-                result(409, "this lease has expired")
-            }
-            SettleOutcome::Gone => result(404, "no such message on this queue"),
-        });
+        }
     }
+    let outcomes = if items.is_empty() {
+        vec![]
+    } else {
+        state
+            .store
+            .settle_many(&queue.source_id, &queue.id, &items)
+            .await?
+    };
+    let mut done = items.iter().zip(&leases).zip(outcomes);
+    let results: Vec<SettleResult> = results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                let Some(((it, lease), outcome)) = done.next() else {
+                    return result(500, "no outcome");
+                };
+                match outcome {
+                    SettleOutcome::Done { .. } => {
+                        metrics::settled(match it.op {
+                            SettleOp::Ack => "ack",
+                            SettleOp::Nack(_) => "nack",
+                            _ => "reject",
+                        });
+                        state
+                            .streams
+                            .settled(&queue.id, &lease.stream_id, lease.generation);
+                        SettleResult {
+                            status: 204,
+                            detail: None,
+                        }
+                    }
+                    SettleOutcome::Stale => {
+                        metrics::settled("stale");
+                        result(
+                            409,
+                            "this lease is no longer current (settled, replayed or redelivered)",
+                        )
+                    }
+                    SettleOutcome::Expired => {
+                        metrics::settled("expired");
+                        result(409, "this lease has expired")
+                    }
+                    SettleOutcome::Gone => result(404, "no such message on this queue"),
+                }
+            })
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(Settled { results }))
 }

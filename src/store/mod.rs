@@ -18,7 +18,8 @@ use crate::model::{
     DeliveryState, Lease, Queue, QueueCounts, Source, StoredMessage, Tenant, TokenRecord,
 };
 pub use types::{
-    Fanout, IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleOp, SettleOutcome, Usage,
+    Fanout, IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleItem, SettleOp,
+    SettleOutcome, Usage,
 };
 
 /// Why a storage call failed. Domain outcomes (not found, stale lease) are
@@ -155,9 +156,10 @@ contract! {
     /// Lease up to `count` ready deliveries. `None` when the queue is gone.
     fn lease(&self, source_id: &str, queue_id: &str, count: usize, lease_ms: u64)
         -> Option<Vec<Lease>>;
-    /// Apply a consumer's outcome to a lease it holds.
-    fn settle(&self, source_id: &str, queue_id: &str, stream_id: &str, generation: u64,
-        op: SettleOp, reason: &str) -> SettleOutcome;
+    /// Apply consumers' outcomes to leases of one queue in one atomic
+    /// step, one outcome per item in order (each `Gone` when the queue is).
+    fn settle_many(&self, source_id: &str, queue_id: &str, items: &[SettleItem])
+        -> Vec<SettleOutcome>;
     /// Make messages deliverable again on one queue (`None`: queue gone).
     fn replay(&self, source_id: &str, queue_id: &str, sel: &ReplaySelector) -> Option<u64>;
     /// Depth by state and the age of the oldest ready delivery.
@@ -192,6 +194,28 @@ contract! {
 }
 
 impl Store {
+    /// Apply a consumer's outcome to a lease it holds.
+    pub async fn settle(
+        &self,
+        source_id: &str,
+        queue_id: &str,
+        stream_id: &str,
+        generation: u64,
+        op: SettleOp,
+        reason: &str,
+    ) -> Result<SettleOutcome> {
+        let item = SettleItem {
+            stream_id: stream_id.to_string(),
+            generation,
+            op,
+            reason: reason.to_string(),
+        };
+        self.settle_many(source_id, queue_id, std::slice::from_ref(&item))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("settle: no outcome".into()))
+    }
+
     /// Which backend, for logs.
     pub fn backend(&self) -> &'static str {
         match self {

@@ -98,6 +98,16 @@ pub enum SettleOp {
     Extend(u64),
 }
 
+/// One outcome to apply to one lease (see `Store::settle_many`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettleItem {
+    pub stream_id: String,
+    /// The lease generation the caller holds.
+    pub generation: u64,
+    pub op: SettleOp,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum SettleOutcome {
     Done {

@@ -14,8 +14,8 @@ use super::writer::{Ctx, Memory};
 use super::{now_ms, EmbeddedStore};
 use crate::model::{Lease, StoredMessage};
 use crate::store::types::{
-    dedupe_digest, IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleOp, SettleOutcome,
-    REAP_BATCH, REPLAY_LIMIT,
+    dedupe_digest, IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleItem, SettleOp,
+    SettleOutcome, REAP_BATCH, REPLAY_LIMIT,
 };
 use crate::store::Result;
 
@@ -485,23 +485,22 @@ impl EmbeddedStore {
             .await
     }
 
-    pub async fn settle(
+    pub async fn settle_many(
         &self,
         source_id: &str,
         queue_id: &str,
-        stream_id: &str,
-        generation: u64,
-        op: SettleOp,
-        reason: &str,
-    ) -> Result<SettleOutcome> {
-        let (s, q, m, r) = (
-            source_id.to_string(),
-            queue_id.to_string(),
-            stream_id.to_string(),
-            reason.to_string(),
-        );
-        self.write_relaxed(move |c| settle(c, &s, &q, &m, generation, op, &r))
-            .await
+        items: &[SettleItem],
+    ) -> Result<Vec<SettleOutcome>> {
+        let (s, q, items) = (source_id.to_string(), queue_id.to_string(), items.to_vec());
+        // one writer change: the items apply in order, all or none on a
+        // failed commit (so each is atomic on its own)
+        self.write_relaxed(move |c| {
+            items
+                .iter()
+                .map(|it| settle(c, &s, &q, &it.stream_id, it.generation, it.op, &it.reason))
+                .collect()
+        })
+        .await
     }
 
     pub async fn replay(

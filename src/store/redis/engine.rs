@@ -10,8 +10,8 @@ use super::value::{array, bytes, corrupt, int, status, string};
 use super::RedisStore;
 use crate::model::{rfc3339_ms, Attempt, DeliveryState, Lease, QueueCounts, StoredMessage};
 use crate::store::types::{
-    dedupe_digest, IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleOp, SettleOutcome,
-    REAP_BATCH, REPLAY_LIMIT,
+    dedupe_digest, IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleItem, SettleOp,
+    SettleOutcome, REAP_BATCH, REPLAY_LIMIT,
 };
 use crate::store::{Result, StoreError};
 
@@ -232,38 +232,44 @@ impl RedisStore {
     }
 
     /// Apply a consumer's outcome to a lease it holds.
-    pub async fn settle(
+    /// Apply outcomes to leases of one queue in one atomic step; one
+    /// outcome per item, in order (all `Gone` when the queue is gone).
+    pub async fn settle_many(
         &self,
         source_id: &str,
         queue_id: &str,
-        stream_id: &str,
-        generation: u64,
-        op: SettleOp,
-        reason: &str,
-    ) -> Result<SettleOutcome> {
+        items: &[SettleItem],
+    ) -> Result<Vec<SettleOutcome>> {
         self.bounded(async {
             let k = SourceKeys::new(source_id);
             let qk = k.queue(queue_id);
-            let (name, num): (&str, i64) = match op {
-                SettleOp::Ack => ("ack", 0),
-                SettleOp::Nack(d) => ("nack", d.map(|d| d as i64).unwrap_or(-1)),
-                SettleOp::Reject => ("reject", 0),
-                SettleOp::Extend(ms) => ("extend", ms as i64),
-            };
-            let reply: Value = self
-                .scripts()
-                .settle
-                .key(&k.qp)
+            let mut inv = self.scripts().settle.prepare_invoke();
+            inv.key(&k.qp)
                 .key(qk.all().as_slice())
                 .arg(queue_id)
-                .arg(name)
-                .arg(stream_id)
-                .arg(generation)
-                .arg(reason)
-                .arg(num)
-                .invoke_async(&mut self.conn())
-                .await?;
-            settle_reply(&reply)
+                .arg(items.len());
+            for it in items {
+                let (name, num): (&str, i64) = match it.op {
+                    SettleOp::Ack => ("ack", 0),
+                    SettleOp::Nack(d) => ("nack", d.map(|d| d as i64).unwrap_or(-1)),
+                    SettleOp::Reject => ("reject", 0),
+                    SettleOp::Extend(ms) => ("extend", ms as i64),
+                };
+                inv.arg(name)
+                    .arg(&it.stream_id)
+                    .arg(it.generation)
+                    .arg(&it.reason)
+                    .arg(num);
+            }
+            let reply: Value = inv.invoke_async(&mut self.conn()).await?;
+            let r = array(&reply)?;
+            match r.split_first() {
+                Some((s, _)) if string(s)? == "gone" => Ok(vec![SettleOutcome::Gone; items.len()]),
+                Some((s, rest)) if string(s)? == "ok" && rest.len() == items.len() => {
+                    rest.iter().map(settle_reply).collect()
+                }
+                _ => Err(corrupt("settle reply")),
+            }
         })
         .await
     }
