@@ -549,6 +549,99 @@ fn cpu_secs(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The naive baseline: the least a relay could do — a tiny actix-web
+/// handler that `XADD`s the body to one stream and answers 202 — on
+/// `redis_url`, in a thread of this process. `pooled`: a pool of 32
+/// connections, each used by one request at a time (what a plain handler
+/// with a connection pool does); else one multiplexed connection that
+/// pipelines concurrent requests (a stronger baseline). Returns its URL.
+fn naive_server(redis_url: String, pooled: bool) -> String {
+    type Pool = Vec<tokio::sync::Mutex<redis::aio::MultiplexedConnection>>;
+    let port = free_port();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let client = redis::Client::open(redis_url).expect("redis url");
+            let mut pool: Pool = vec![];
+            for _ in 0..if pooled { 32 } else { 1 } {
+                let c = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .expect("redis");
+                pool.push(tokio::sync::Mutex::new(c));
+            }
+            let pool = actix_web::web::Data::new((pool, AtomicU64::new(0)));
+            actix_web::HttpServer::new(move || {
+                actix_web::App::new().app_data(pool.clone()).route(
+                    "/in",
+                    actix_web::web::post().to(
+                        |pool: actix_web::web::Data<(Pool, AtomicU64)>,
+                         body: actix_web::web::Bytes| async move {
+                            let (conns, next) = pool.get_ref();
+                            let xadd = redis::cmd("XADD")
+                                .arg("naive")
+                                .arg("*")
+                                .arg("b")
+                                .arg(body.as_ref())
+                                .clone();
+                            let r: redis::RedisResult<String> = if conns.len() == 1 {
+                                // multiplexed: requests share (and pipeline on) it
+                                let mut c = conns[0].lock().await.clone();
+                                xadd.query_async(&mut c).await
+                            } else {
+                                // pooled: this request holds a connection for its round trip
+                                let i = next.fetch_add(1, Ordering::Relaxed) as usize % conns.len();
+                                let mut c = conns[i].lock().await;
+                                xadd.query_async(&mut *c).await
+                            };
+                            match r {
+                                Ok(id) => actix_web::HttpResponse::Accepted().json(json!({ "id": id })),
+                                Err(_) => actix_web::HttpResponse::ServiceUnavailable().finish(),
+                            }
+                        },
+                    ),
+                )
+            })
+            .workers(2)
+            .bind(("127.0.0.1", port))
+            .expect("bind")
+            .run()
+            .await
+            .expect("naive server")
+        })
+    });
+    format!("http://127.0.0.1:{port}/in")
+}
+
+/// hookbay's ingest against the naive baseline on the same Redis, in 3
+/// alternating rounds each; returns (hookbay median, naive median).
+async fn baseline_phase(api: &Api, redis_url: &str, secs: u64) -> (f64, f64) {
+    let naive = naive_server(redis_url.to_string(), true);
+    let piped = naive_server(redis_url.to_string(), false);
+    for u in [&naive, &piped] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while api.http.post(u).body("x").send().await.map_or(true, |r| r.status() != 202) {
+            assert!(Instant::now() < deadline, "naive server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let (url, _) = api.setup(2).await;
+    let round = (secs / 2).max(2);
+    let (mut h, mut n, mut p) = (vec![], vec![], vec![]);
+    for _ in 0..3 {
+        h.push(ingest_phase(&api.http, &url, round, "hookbay, 2 queues").await.0);
+        n.push(ingest_phase(&api.http, &naive, round, "naive XADD handler, pool of 32").await.0);
+        p.push(ingest_phase(&api.http, &piped, round, "naive XADD handler, multiplexed").await.0);
+    }
+    let (hm, nm, pm) = (pct(&mut h, 0.5), pct(&mut n, 0.5), pct(&mut p, 0.5));
+    println!(
+        "  hookbay vs the naive baselines (medians): {hm:.0} vs {nm:.0} req/s pooled → {:.2}×; \
+         vs {pm:.0} req/s multiplexed → {:.2}×",
+        hm / nm,
+        hm / pm
+    );
+    (hm, nm)
+}
+
 /// The routing work itself, in this process (no server, no noise): build
 /// the match document of a 1 KiB JSON message and evaluate the 5 bench
 /// filters on it. Returns µs per message.
@@ -772,6 +865,8 @@ struct Figures {
     /// ingest req/s on a 5-queue source: (no filters, every queue filtered)
     filter: (f64, f64),
     settle_batch: f64,
+    /// (hookbay, naive baseline) ingest req/s, alternating rounds (Redis run)
+    baseline: (f64, f64),
     /// 10,000 streams: (seconds until all streamed, KiB per stream, wake p99 ms)
     streams: (f64, f64, f64),
     latency: (f64, f64),
@@ -875,7 +970,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
         token: tok["token"].as_str().expect("token").into(),
     };
     println!("{backend}:");
-    // BENCH_ONLY=ingest|filter|streams|latency|sse|batch|poll runs one phase; space only on demand
+    // BENCH_ONLY=ingest|baseline|filter|streams|latency|sse|batch|poll runs one phase; space only on demand
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let run = |p: &str| only.is_empty() || only == p;
     if only == "space" && backend == "embedded" {
@@ -891,6 +986,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
         filter: (nan, nan),
         streams: (nan, nan, nan),
         settle_batch: nan,
+        baseline: (nan, nan),
         latency: (nan, nan),
         settle_sse: nan,
         settle_poll: nan,
@@ -898,6 +994,9 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
     if run("ingest") {
         let (url, _) = api.setup(2).await;
         f.ingest = ingest_phase(&api.http, &url, secs, "2 queues").await;
+    }
+    if let (true, Some(p)) = (run("baseline"), redis_port) {
+        f.baseline = baseline_phase(&api, &format!("redis://127.0.0.1:{p}"), secs).await;
     }
     if run("filter") {
         f.filter = filter_phase(&api, secs, relay_pid).await;
@@ -950,9 +1049,11 @@ async fn main() {
         if ratio { "  ratio" } else { "" }
     );
     type Row = (&'static str, fn(&Figures) -> f64);
-    let rows: [Row; 13] = [
+    let rows: [Row; 15] = [
         ("ingest req/s (c=50, 1 KiB, 2 q)", |f| f.ingest.0),
         ("ingest p99 ms", |f| f.ingest.2),
+        ("naive XADD baseline req/s", |f| f.baseline.1),
+        ("hookbay / naive (alternating)", |f| f.baseline.0 / f.baseline.1),
         ("ingest req/s, 5 q, no filters", |f| f.filter.0),
         ("ingest req/s, 5 q, 5 filters", |f| f.filter.1),
         ("filtered / unfiltered", |f| f.filter.1 / f.filter.0),
