@@ -200,6 +200,9 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
 
     let data = state.clone();
     let server = HttpServer::new(move || {
+        if let crate::store::Store::Redis(r) = &data.store {
+            r.attach_worker();
+        }
         App::new()
             .wrap(actix_web::middleware::from_fn(http::guard::problem_errors))
             .wrap(actix_web::middleware::from_fn(http::guard::header_limit))
