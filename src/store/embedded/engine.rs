@@ -480,6 +480,31 @@ impl EmbeddedStore {
         count: usize,
         lease_ms: u64,
     ) -> Result<Option<Vec<Lease>>> {
+        // most calls of idle consumers find nothing (an SSE stream checks
+        // every few seconds on its own): ask a reader first, so they never
+        // queue behind ingests on the one writer
+        let (s, q) = (source_id.to_string(), queue_id.to_string());
+        let idle = self
+            .read(move |db| {
+                let Some(pol) = policy(db, &s, &q)? else {
+                    return Ok(false); // gone: the writer's path says so
+                };
+                let now = now_ms();
+                let any = |state: i64, k_max: i64| -> Result<bool> {
+                    Ok(db
+                        .prepare_cached(
+                            "SELECT 1 FROM deliveries WHERE qn = ?1 AND state = ?2 AND k <= ?3 LIMIT 1",
+                        )?
+                        .query_row(params![pol.qn, state, k_max], |_| Ok(()))
+                        .optional()?
+                        .is_some())
+                };
+                Ok(!any(READY, i64::MAX)? && !any(DELAYED, now)? && !any(LEASED, now)?)
+            })
+            .await?;
+        if idle {
+            return Ok(Some(vec![]));
+        }
         let (s, q) = (source_id.to_string(), queue_id.to_string());
         self.write_relaxed(move |c| lease(c, &s, &q, count, lease_ms))
             .await

@@ -72,6 +72,9 @@ thread_local! {
     /// (several relays may run in one process, as in the tests).
     static WORKER_CONN: std::cell::RefCell<Option<(usize, Conn)>> =
         const { std::cell::RefCell::new(None) };
+    /// The stores this thread has started attaching (see `attach_worker`).
+    static ATTACHED: std::cell::RefCell<std::collections::HashSet<usize>> =
+        std::cell::RefCell::new(Default::default());
 }
 
 /// Timeouts and retries of every single-Redis connection.
@@ -166,6 +169,12 @@ impl RedisStore {
             return;
         }
         let me = Arc::as_ptr(&self.inner) as usize;
+        // actix may run the app factory more than once per worker thread:
+        // one connection per thread and store, however often it is called
+        let first = ATTACHED.with(|a| a.borrow_mut().insert(me));
+        if !first {
+            return;
+        }
         let inner = Arc::downgrade(&self.inner);
         let client = self.inner.client.clone();
         actix_web::rt::spawn(async move {
