@@ -835,15 +835,22 @@ async fn streams_phase(api: &Api, relay_pid: u32, redis_port: Option<u16>) -> (f
     // let the relay settle, then weigh it
     tokio::time::sleep(Duration::from_secs(2)).await;
     let per_stream = (rss_kib(relay_pid) - rss0) / n as f64;
+    // the relay's own connections to Redis (the bench's naive servers
+    // talk to the same Redis: CLIENT LIST would count theirs too)
     let redis_conns = match redis_port {
-        Some(p) => Command::new("redis-cli")
-            .args(["-p", &p.to_string(), "client", "list"])
+        Some(p) => Command::new("ss")
+            .args([
+                "-Htnp",
+                "state",
+                "established",
+                &format!("( dport = :{p} )"),
+            ])
             .output()
             .map(|o| {
                 String::from_utf8_lossy(&o.stdout)
                     .lines()
+                    .filter(|l| l.contains(&format!("pid={relay_pid},")))
                     .count()
-                    .saturating_sub(1)
                     .to_string()
             })
             .unwrap_or_else(|_| "?".into()),
