@@ -365,6 +365,29 @@ impl Consumer {
         })
     }
 
+    /// POST a JSON body to one of the queue's endpoints; the JSON answer.
+    async fn post_json(
+        &self,
+        queue: &str,
+        what: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, Error> {
+        let r = self
+            .http
+            .post(self.queue_url(queue, what))
+            .bearer_auth(&self.token)
+            .json(body)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(io)?;
+        if !r.status().is_success() {
+            return Err(error_of(r).await);
+        }
+        r.json().await.map_err(io)
+    }
+
     /// One message, waiting up to `wait` (0..=30 s); `None` if none came.
     pub async fn next(&self, queue: &str, wait: Duration) -> Result<Option<Message>, Error> {
         let r = self
@@ -444,19 +467,9 @@ impl Consumer {
         if let Some(l) = lease {
             body["lease"] = json!(l.as_secs_f64());
         }
-        let r = self
-            .http
-            .post(self.queue_url(queue, "lease"))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .timeout(wait + Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(io)?;
-        if !r.status().is_success() {
-            return Err(error_of(r).await);
-        }
-        let v: Value = r.json().await.map_err(io)?;
+        let v = self
+            .post_json(queue, "lease", &body, wait + Duration::from_secs(30))
+            .await?;
         Ok(v["messages"]
             .as_array()
             .map(|a| {
@@ -495,19 +508,14 @@ impl Consumer {
                 it
             })
             .collect();
-        let r = self
-            .http
-            .post(self.queue_url(queue, "settle"))
-            .bearer_auth(&self.token)
-            .json(&json!({ "items": items }))
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(io)?;
-        if !r.status().is_success() {
-            return Err(error_of(r).await);
-        }
-        let v: Value = r.json().await.map_err(io)?;
+        let v = self
+            .post_json(
+                queue,
+                "settle",
+                &json!({ "items": items }),
+                Duration::from_secs(30),
+            )
+            .await?;
         Ok(v["results"]
             .as_array()
             .map(|a| {

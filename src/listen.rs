@@ -276,37 +276,22 @@ pub async fn run(opts: Options, shutdown: impl std::future::Future<Output = ()>)
 
 /// `--once`: pull with `/next` until the queue is empty, then return.
 pub async fn run_once(opts: Options) -> Result<Arc<Summary>, String> {
+    let consumer = crate::client::Consumer::new(&opts.url, &opts.token);
     let me = Listener {
         http: client(),
         summary: Arc::new(Summary::default()),
         opts,
     };
-    let next = format!(
-        "{}/v1/queues/{}/next",
-        me.opts.url.trim_end_matches('/'),
-        me.opts.queue
-    );
-    loop {
-        let r = me
-            .http
-            .get(&next)
-            .bearer_auth(&me.opts.token)
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach the relay: {e}"))?;
-        match r.status().as_u16() {
-            204 => return Ok(me.summary.clone()),
-            200 => {
-                let meta: Value = r
-                    .headers()
-                    .get("x-hookbay-meta")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| serde_json::from_str(v).ok())
-                    .ok_or("relay sent no X-Hookbay-Meta")?;
-                let body = r.bytes().await.map_err(|e| e.to_string())?.to_vec();
-                me.handle(Message { meta, body }).await;
-            }
-            s => return Err(format!("relay answered {s}")),
-        }
+    while let Some(m) = consumer
+        .next(&me.opts.queue, Duration::ZERO)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        me.handle(Message {
+            meta: m.meta,
+            body: m.payload,
+        })
+        .await;
     }
+    Ok(me.summary.clone())
 }
