@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::auth::{Keys, Revocations};
 use crate::config::Settings;
@@ -12,48 +12,7 @@ use crate::model::{Queue, Source, Tenant};
 use crate::notify::{Notifier, StreamRegistry};
 use crate::store::Store;
 
-/// How long a node trusts its in-memory copy of a source or queue record.
-/// Deletion is still exact: the engine refuses writes to deleted sources
-/// and queues whatever the cache says.
-pub const RECORD_TTL: Duration = Duration::from_secs(2);
-
-/// A tiny TTL map for catalog records read on every hot-path request.
-pub struct TtlCache<T> {
-    map: Mutex<HashMap<String, (Instant, Arc<T>)>>,
-}
-
-impl<T> Default for TtlCache<T> {
-    fn default() -> Self {
-        TtlCache {
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-impl<T> TtlCache<T> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Arc<T>)>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn get(&self, k: &str) -> Option<Arc<T>> {
-        let m = self.lock();
-        m.get(k)
-            .filter(|(t, _)| t.elapsed() < RECORD_TTL)
-            .map(|(_, v)| v.clone())
-    }
-
-    pub fn put(&self, k: &str, v: Arc<T>) {
-        let mut m = self.lock();
-        if m.len() > 10_000 {
-            m.retain(|_, (t, _)| t.elapsed() < RECORD_TTL);
-        }
-        m.insert(k.to_string(), (Instant::now(), v));
-    }
-
-    pub fn forget(&self, k: &str) {
-        self.lock().remove(k);
-    }
-}
+pub use crate::cache::{TtlCache, RECORD_TTL};
 
 /// Verification failures counted in memory and added to the sources'
 /// stored counters once a second: a flood of forged deliveries costs no

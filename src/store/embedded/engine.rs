@@ -541,6 +541,18 @@ impl EmbeddedStore {
     pub async fn reap(&self, source_id: &str) -> Result<ReapTotals> {
         let s = source_id.to_string();
         let mut t = self.write(move |c| reap(c, &s)).await?;
+        [t.ready, t.delayed, t.leased, t.dead] = self.depth(source_id).await?;
+        Ok(t)
+    }
+
+    /// A source's depth by state (ready, delayed, leased, dead), for the
+    /// queue-depth gauges. Counting walks the index of every delivery, so a
+    /// deep backlog made every reaper pass (each 500 ms) scan millions of
+    /// entries: the count is redone at most every `DEPTH_EVERY` per source.
+    async fn depth(&self, source_id: &str) -> Result<[u64; 4]> {
+        if let Some(d) = self.inner.depths.get(source_id) {
+            return Ok(*d);
+        }
         let s = source_id.to_string();
         let depth = self
             .read(move |db| {
@@ -560,7 +572,7 @@ impl EmbeddedStore {
                 Ok(d)
             })
             .await?;
-        [t.ready, t.delayed, t.leased, t.dead] = depth;
-        Ok(t)
+        self.inner.depths.put(source_id, std::sync::Arc::new(depth));
+        Ok(depth)
     }
 }

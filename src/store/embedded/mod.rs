@@ -35,6 +35,9 @@ use writer::Writer;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
+/// How often a source's depth by state is counted again (for the gauges).
+const DEPTH_EVERY: Duration = Duration::from_secs(10);
+
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "hookbay.db";
 /// The lock file that keeps a second process out of the directory.
@@ -68,6 +71,8 @@ struct Inner {
     next_reader: AtomicUsize,
     /// token buckets (one process: no need to share them on disk)
     rates: Mutex<HashMap<(String, String), (f64, i64)>>,
+    /// the last depth count of each source (see `EmbeddedStore::depth`)
+    depths: crate::cache::TtlCache<[u64; 4]>,
     dir: PathBuf,
     op_timeout: Duration,
     // held for the life of the store: released when the process exits
@@ -154,6 +159,7 @@ impl EmbeddedStore {
                 readers,
                 next_reader: AtomicUsize::new(0),
                 rates: Mutex::new(HashMap::new()),
+                depths: crate::cache::TtlCache::with_ttl(DEPTH_EVERY),
                 dir: dir.into(),
                 op_timeout: Duration::from_secs(5),
                 _lock: lock,
