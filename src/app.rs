@@ -47,6 +47,9 @@ impl Running {
     /// Stop serving and let go of the store (an embedded store's data dir
     /// is free again when this returns, unless other handles remain).
     pub async fn stop(self) {
+        // streams close first (their clients reconnect elsewhere), so the
+        // graceful stop does not wait out its timeout for them
+        self.state.stopping.send_replace(true);
         self.handle.stop(true).await;
         let _ = self.server.await;
         for t in &self.tasks {
@@ -194,6 +197,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
         revocations,
         rates: Default::default(),
         verify_failures: Default::default(),
+        stopping: tokio::sync::watch::Sender::new(false),
     });
     tasks.push(state.verify_failures.spawn_flusher(state.store.clone()));
     tasks.push(crate::reaper::spawn(state.store.clone(), reap_every));

@@ -176,6 +176,12 @@ impl Notifier {
     }
 }
 
+/// Resolves once the node is stopping (`AppState::stopping`), for the
+/// long-lived streams' `select!`s.
+pub async fn until_stopping(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
 /// Parse a wake-up payload "<queue|*> <count>".
 fn parse_payload(p: &str) -> Option<(&str, u64)> {
     let (q, n) = p.split_once(' ')?;

@@ -82,4 +82,7 @@ pub struct AppState {
     pub revocations: Arc<Revocations>,
     pub rates: crate::ratelimit::RateLimiter,
     pub verify_failures: Arc<FailureCounts>,
+    /// Set when the node stops: long-lived streams (SSE, tails) end at once
+    /// (their clients reconnect) instead of holding the graceful shutdown.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }

@@ -107,6 +107,7 @@ async fn run(
     let mut inflight: Vec<(String, u64)> = Vec::new();
     let mut recheck = tokio::time::interval(RECHECK);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stopping = state.stopping.subscribe();
     'outer: loop {
         let notified = watch.signal().notified();
         tokio::pin!(notified);
@@ -158,6 +159,10 @@ async fn run(
         loop {
             tokio::select! {
                 _ = tx.closed() => break 'outer,
+                // the node stops: end the stream (no `close` event — the
+                // client reconnects, to this node when it is back or to
+                // another)
+                _ = crate::notify::until_stopping(&mut stopping) => break 'outer,
                 _ = &mut notified, if !window_full => break,
                 _ = &mut fallback, if !window_full => break,
                 Some(sid) = settle_rx.recv() => {

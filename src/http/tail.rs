@@ -119,6 +119,7 @@ async fn run(
     tx: mpsc::Sender<sse::Event>,
 ) {
     let watch = state.notifier.watch(&source_id, TAIL);
+    let mut stopping = state.stopping.subscribe();
     loop {
         let notified = watch.signal().notified();
         tokio::pin!(notified);
@@ -159,6 +160,8 @@ async fn run(
                 }
             }
             _ = tx.closed() => return,
+            // the node stops: end the stream; the client reconnects
+            _ = crate::notify::until_stopping(&mut stopping) => return,
         }
     }
 }
