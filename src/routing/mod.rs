@@ -196,10 +196,10 @@ impl Routes {
         }
     }
 
-    /// Each filtered queue with whether the message goes to it (a queue
-    /// without a filter, or one the store knows and this view does not,
-    /// gets it). Nothing to decide — no allocation, no document — when no
-    /// queue has a filter.
+    /// The queues whose filter the message does not match, each with
+    /// `false` (every other queue — unfiltered, matching, or one the store
+    /// knows and this view does not — gets it). Nothing to decide — no
+    /// allocation, no document — when no queue has a filter.
     pub fn decide(&self, s: &Subject<'_>) -> Vec<(String, bool)> {
         let uses = self
             .queues
@@ -210,11 +210,14 @@ impl Routes {
             return Vec::new();
         }
         let doc = s.document_of(uses);
+        // only the queues the message does not go to: the store delivers to
+        // every other queue, so a message that matches every filter costs
+        // the store call nothing extra
         self.queues
             .iter()
             .filter_map(|r| {
                 let f = r.filter.as_ref()?;
-                Some((r.queue_id.clone(), check(f, &doc).is_ok()))
+                check(f, &doc).is_err().then(|| (r.queue_id.clone(), false))
             })
             .collect()
     }
