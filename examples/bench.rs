@@ -373,6 +373,16 @@ async fn settle_sse_phase(api: &Api, n: u64) -> f64 {
 async fn settle_batch_phase(api: &Api, n: u64) -> f64 {
     let (url, qs) = api.setup(1).await;
     preload(&api.http, &url, n, 50).await;
+    let (rate, done) = drain(api, &qs[0], u64::MAX).await;
+    println!(
+        "  settle, 2 batch workers (lease 100 + settle 100): {rate:.0} msg/s over {done} messages"
+    );
+    rate
+}
+
+/// Drain up to `limit` messages of `q` (until it is empty) with 2 batch
+/// workers: (msg/s, messages acked).
+async fn drain(api: &Api, q: &str, limit: u64) -> (f64, u64) {
     let started = Instant::now();
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = vec![];
@@ -380,16 +390,17 @@ async fn settle_batch_phase(api: &Api, n: u64) -> f64 {
         let (http, base, q, token, done) = (
             api.http.clone(),
             api.base.clone(),
-            qs[0].clone(),
+            q.to_string(),
             api.token.clone(),
             done.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            loop {
+            while done.load(Ordering::Relaxed) < limit {
+                let max = (limit - done.load(Ordering::Relaxed)).min(100);
                 let v: Value = http
                     .post(format!("{base}/v1/queues/{q}/lease"))
                     .bearer_auth(&token)
-                    .json(&json!({"max": 100}))
+                    .json(&json!({ "max": max }))
                     .send()
                     .await
                     .expect("lease")
@@ -430,12 +441,80 @@ async fn settle_batch_phase(api: &Api, n: u64) -> f64 {
     for t in tasks {
         let _ = t.await;
     }
-    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let done = done.load(Ordering::Relaxed);
+    (done as f64 / started.elapsed().as_secs_f64(), done)
+}
+
+/// What the backend holds, in bytes: Redis `used_memory`, or the embedded
+/// data dir's files (database and WAL).
+async fn stored_bytes(data: &std::path::Path, redis_port: Option<u16>) -> f64 {
+    match redis_port {
+        Some(p) => {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{p}")).expect("redis url");
+            let mut c = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("redis");
+            let info: String = redis::cmd("INFO")
+                .arg("memory")
+                .query_async(&mut c)
+                .await
+                .unwrap_or_default();
+            info.lines()
+                .find_map(|l| l.strip_prefix("used_memory:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(f64::NAN)
+        }
+        None => dir_bytes(data) as f64,
+    }
+}
+
+/// Flat under backlog: ingest (wrk) and drain (2 batch workers) into a
+/// queue that starts empty, then the same after `n` messages were queued
+/// in front (the drain takes as many as the empty round did, so the queue
+/// holds ≥ `n` throughout); and the bytes each retained 1 KiB message
+/// costs. Returns (ingest empty, ingest backlog, drain empty, drain
+/// backlog, bytes per message).
+async fn backlog_phase(
+    api: &Api,
+    secs: u64,
+    n: u64,
+    data: &std::path::Path,
+    redis_port: Option<u16>,
+) -> [f64; 5] {
+    let (url, qs) = api.setup(1).await;
+    let (ingest_empty, _, _) = ingest_phase(&api.http, &url, secs, "1 queue, empty").await;
+    let (drain_empty, count) = drain(api, &qs[0], u64::MAX).await;
     println!(
-        "  settle, 2 batch workers (lease 100 + settle 100): {rate:.0} msg/s over {} messages",
-        done.load(Ordering::Relaxed)
+        "  drain, empty queue (2 batch workers): {drain_empty:.0} msg/s over {count} messages"
     );
-    rate
+    let before = stored_bytes(data, redis_port).await;
+    let started = Instant::now();
+    preload(&api.http, &url, n, 64).await;
+    let after = stored_bytes(data, redis_port).await;
+    let per = (after - before) / n as f64;
+    println!(
+        "  backlog: {n} messages queued in {:.0} s; {per:.0} bytes per retained 1 KiB message",
+        started.elapsed().as_secs_f64()
+    );
+    let (ingest_backlog, _, _) =
+        ingest_phase(&api.http, &url, secs, &format!("1 queue, {n} queued")).await;
+    let (drain_backlog, got) = drain(api, &qs[0], count).await;
+    println!(
+        "  drain, {n}+ queued (2 batch workers): {drain_backlog:.0} msg/s over {got} messages"
+    );
+    println!(
+        "  under backlog: ingest {:.2}×, drain {:.2}× the empty queue's",
+        ingest_backlog / ingest_empty,
+        drain_backlog / drain_empty
+    );
+    [
+        ingest_empty,
+        ingest_backlog,
+        drain_empty,
+        drain_backlog,
+        per,
+    ]
 }
 
 async fn settle_poll_phase(api: &Api, n: u64) -> f64 {
@@ -907,6 +986,8 @@ struct Figures {
     latency_5k: f64,
     settle_sse: f64,
     settle_poll: f64,
+    /// ingest empty/backlog, drain empty/backlog, bytes per message
+    backlog: [f64; 5],
 }
 
 /// Start the relay (and, for Redis, a private redis-server with AOF
@@ -1005,7 +1086,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
         token: tok["token"].as_str().expect("token").into(),
     };
     println!("{backend}:");
-    // BENCH_ONLY=ingest|baseline|filter|streams|latency|sse|batch|poll runs one phase; space only on demand
+    // BENCH_ONLY=ingest|baseline|filter|streams|latency|sse|batch|poll|backlog runs one phase; space only on demand
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let run = |p: &str| only.is_empty() || only == p;
     if only == "space" && backend == "embedded" {
@@ -1026,6 +1107,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
         latency_5k: nan,
         settle_sse: nan,
         settle_poll: nan,
+        backlog: [nan; 5],
     };
     if run("ingest") {
         let (url, _) = api.setup(2).await;
@@ -1054,6 +1136,14 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
     }
     if run("poll") {
         f.settle_poll = settle_poll_phase(&api, 20_000).await;
+    }
+    // last: it leaves a million messages behind
+    if run("backlog") {
+        let n = std::env::var("BENCH_BACKLOG")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        f.backlog = backlog_phase(&api, secs, n, &data, redis_port).await;
     }
     f
 }
@@ -1087,7 +1177,7 @@ async fn main() {
         if ratio { "  ratio" } else { "" }
     );
     type Row = (&'static str, fn(&Figures) -> f64);
-    let rows: [Row; 16] = [
+    let rows: [Row; 21] = [
         ("ingest req/s (c=50, 1 KiB, 2 q)", |f| f.ingest.0),
         ("ingest p99 ms", |f| f.ingest.2),
         ("naive XADD baseline req/s", |f| f.baseline.1),
@@ -1106,6 +1196,11 @@ async fn main() {
         ("settle msg/s, 1 SSE consumer", |f| f.settle_sse),
         ("settle msg/s, 8 /next pollers", |f| f.settle_poll),
         ("settle msg/s, batch 100 (2 workers)", |f| f.settle_batch),
+        ("ingest req/s, 1 q, empty", |f| f.backlog[0]),
+        ("ingest req/s, 1 q, 1M queued", |f| f.backlog[1]),
+        ("drain msg/s, empty", |f| f.backlog[2]),
+        ("drain msg/s, 1M queued", |f| f.backlog[3]),
+        ("bytes per retained 1 KiB msg", |f| f.backlog[4]),
     ];
     for (name, get) in rows {
         let vals: Vec<f64> = all.iter().map(|(_, f)| get(f)).collect();

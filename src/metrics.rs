@@ -76,6 +76,12 @@ pub fn store_error() {
     metrics::counter!("hookbay_store_errors_total", "backend" => "embedded").increment(1);
 }
 
+/// One Redis ingest call carrying `messages` coalesced ingests.
+pub fn ingest_batch(messages: u64) {
+    metrics::counter!("hookbay_ingest_batches_total").increment(1);
+    metrics::counter!("hookbay_ingest_batched_messages_total").increment(messages);
+}
+
 /// One group commit of the embedded store with `changes` changes in it.
 pub fn store_commit(changes: u64) {
     metrics::counter!("hookbay_store_commits_total").increment(1);

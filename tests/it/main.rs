@@ -7,6 +7,7 @@ mod batch;
 mod cli;
 mod client;
 mod cluster;
+mod coalesce;
 mod common;
 mod concurrency;
 mod crash;

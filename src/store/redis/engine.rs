@@ -161,28 +161,28 @@ fn parse_entries(v: &Value) -> Result<Vec<StoredMessage>> {
 
 impl RedisStore {
     /// Store one message and fan it out to every queue of the source in one
-    /// atomic step.
+    /// atomic step; concurrent ingests into the source share one script
+    /// call (see `batch`).
     pub async fn ingest(&self, source_id: &str, m: &NewMessage<'_>) -> Result<IngestOutcome> {
-        let k = SourceKeys::new(source_id);
         let headers = serde_json::to_string(m.headers)?;
         let dedupe = m.dedupe_key.map(dedupe_digest).unwrap_or_default();
-        let mut inv = self.scripts().ingest.prepare_invoke();
-        inv.key(&k.src)
-            .key(&k.log)
-            .key(&k.queues)
-            .arg(&k.prefix)
-            .arg(&dedupe)
-            .arg(m.dedupe_window_secs)
-            .arg(m.fanout.version)
-            .arg(m.fanout.queues.len());
+        let fields = m.fields(&headers);
+        let mut args: Vec<Vec<u8>> =
+            Vec::with_capacity(5 + 2 * m.fanout.queues.len() + 2 * fields.len());
+        args.push(dedupe.into_bytes());
+        args.push(m.dedupe_window_secs.to_string().into_bytes());
+        args.push(m.fanout.version.to_string().into_bytes());
+        args.push(m.fanout.queues.len().to_string().into_bytes());
         for (q, to) in m.fanout.queues {
-            inv.arg(q).arg(if *to { "1" } else { "0" });
+            args.push(q.as_bytes().to_vec());
+            args.push(if *to { b"1".to_vec() } else { b"0".to_vec() });
         }
-        for (name, value) in m.fields(&headers) {
-            inv.arg(name).arg(value);
+        args.push((2 * fields.len()).to_string().into_bytes());
+        for (name, value) in fields {
+            args.push(name.as_bytes().to_vec());
+            args.push(value.to_vec());
         }
-        let reply: Value = inv.invoke_async(&mut self.conn()).await?;
-        ingest_reply(&reply)
+        self.ingest_batched(source_id, args).await
     }
 
     /// Lease up to `count` ready deliveries. `None` when the queue is gone.
@@ -586,7 +586,7 @@ impl RedisStore {
 
 /// Decode `ingest.lua`'s reply; a reply of the wrong shape is `Corrupt`,
 /// never a panic.
-fn ingest_reply(reply: &Value) -> Result<IngestOutcome> {
+pub(super) fn ingest_reply(reply: &Value) -> Result<IngestOutcome> {
     match array(reply)? {
         [s, sid, n] if string(s)? == "ok" => Ok(IngestOutcome::Stored {
             stream_id: string(sid)?,

@@ -9,6 +9,7 @@
 //! own after a Redis restart, and none grows with the number of waiting
 //! consumers (those wait on `notify`, not on Redis).
 
+mod batch;
 mod catalog;
 mod conn;
 mod engine;
@@ -96,6 +97,8 @@ struct Inner {
     client: redis::Client,
     scripts: scripts::Scripts,
     op_timeout: Duration,
+    /// ingests waiting for their batch's script call
+    batches: batch::Slots,
 }
 
 impl RedisStore {
@@ -135,6 +138,7 @@ impl RedisStore {
                 client,
                 scripts: scripts::Scripts::load(),
                 op_timeout: Duration::from_secs(3),
+                batches: Default::default(),
             }),
         })
     }

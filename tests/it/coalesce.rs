@@ -1,0 +1,190 @@
+//! Concurrent ingests share one store call (Redis: one `ingest.lua` call per
+//! batch; embedded: one group commit), and each keeps its own outcome: a
+//! duplicate, a stale routing view or a filtered queue in the same batch
+//! changes nothing for the others.
+
+use futures_util::future::join_all;
+use hookbay::store::{Fanout, IngestOutcome, NewMessage, Store, StoreError};
+use serde_json::json;
+
+use crate::common::*;
+
+crate::both!(concurrent_ingests_each_keep_their_own_outcome);
+
+/// A tenant, a source and two queues created through the store itself (no
+/// relay: nothing else talks to the store).
+async fn catalog(store: &Store) -> (String, String, String) {
+    let tenant: hookbay::model::Tenant = serde_json::from_value(json!({
+        "id": "t_coalesce", "name": "coalesce", "createdAt": "2026-01-01T00:00:00.000Z"
+    }))
+    .unwrap();
+    store.create_tenant(&tenant).await.unwrap();
+    let source: hookbay::model::Source = serde_json::from_value(json!({
+        "id": "src_coalesce", "tenantId": tenant.id, "name": "s", "ingestKey": "in_coalesce",
+        "verification": {"type": "none"}, "maxBodyBytes": 1_048_576, "retentionHours": 24,
+        "createdAt": "2026-01-01T00:00:00.000Z"
+    }))
+    .unwrap();
+    store.create_source(&source).await.unwrap();
+    let mut qs = vec![];
+    for name in ["q1", "q2"] {
+        let q: hookbay::model::Queue = serde_json::from_value(json!({
+            "id": format!("q_coalesce_{name}"), "tenantId": tenant.id, "sourceId": source.id,
+            "name": name, "leaseSeconds": 30, "maxAttempts": 5,
+            "backoff": {"initialSeconds": 1.0, "multiplier": 2.0, "maxSeconds": 60.0},
+            "createdAt": "2026-01-01T00:00:00.000Z"
+        }))
+        .unwrap();
+        store.create_queue(&q).await.unwrap();
+        qs.push(q.id);
+    }
+    (source.id, qs[0].clone(), qs[1].clone())
+}
+
+fn message<'a>(
+    body: &'a [u8],
+    dedupe: Option<&'a str>,
+    version: u64,
+    decisions: &'a [(String, bool)],
+) -> NewMessage<'a> {
+    NewMessage {
+        method: "POST",
+        path: "",
+        query: "",
+        headers: &[],
+        content_type: Some("text/plain"),
+        body,
+        verified: false,
+        scheme: "none",
+        dedupe_key: dedupe,
+        dedupe_window_secs: 3600,
+        event_type: None,
+        fanout: Fanout {
+            version,
+            queues: decisions,
+        },
+    }
+}
+
+async fn concurrent_ingests_each_keep_their_own_outcome(b: Backend) {
+    let storage = Storage::start(b);
+    let store = hookbay::app::open_store(&config(&storage)).await.unwrap();
+    let (src, q1, q2) = catalog(&store).await;
+    let (version, _) = store.source_routes(&src).await.unwrap();
+    let none: Vec<(String, bool)> = vec![];
+    let skip_q2 = vec![(q2.clone(), false)];
+    let bodies: Vec<Vec<u8>> = (0..12).map(|i| format!("m{i}").into_bytes()).collect();
+    // 0..8 plain, 8 and 9 share a dedupe key, 10 decided at a stale routing
+    // version, 11 filtered out of q2 — all in flight at once
+    let msgs: Vec<NewMessage<'_>> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| match i {
+            8 | 9 => message(body, Some("same"), version, &none),
+            10 => message(body, None, version + 7, &none),
+            11 => message(body, None, version, &skip_q2),
+            _ => message(body, None, version, &none),
+        })
+        .collect();
+    let outcomes = join_all(msgs.iter().map(|m| store.ingest(&src, m))).await;
+    let outcomes: Vec<IngestOutcome> = outcomes.into_iter().map(|o| o.unwrap()).collect();
+    let mut stored = vec![];
+    for (i, o) in outcomes.iter().enumerate() {
+        match (i, o) {
+            (0..=8, IngestOutcome::Stored { stream_id, queues }) => {
+                assert_eq!(*queues, 2, "message {i} goes to both queues");
+                stored.push(stream_id.clone());
+            }
+            (9, IngestOutcome::Duplicate { stream_id }) => {
+                assert_eq!(Some(stream_id), stored.get(8), "the first one's id");
+            }
+            (10, IngestOutcome::Reroute) => {}
+            (11, IngestOutcome::Stored { stream_id, queues }) => {
+                assert_eq!(*queues, 1, "filtered out of q2");
+                stored.push(stream_id.clone());
+            }
+            _ => panic!("message {i}: unexpected outcome {o:?}"),
+        }
+    }
+    // every stored message is whole: its body is readable, and the queues
+    // hold exactly what each was routed to, in ingest order
+    for (i, sid) in stored.iter().enumerate() {
+        let m = store.message(&src, sid).await.unwrap().expect("stored");
+        let want = if i == 9 { "m11" } else { &format!("m{i}") };
+        assert_eq!(&m.body[..], want.as_bytes());
+    }
+    let c1 = store.queue_counts(&src, &q1).await.unwrap();
+    let c2 = store.queue_counts(&src, &q2).await.unwrap();
+    assert_eq!((c1.ready, c2.ready), (10, 9));
+    let leased = store.lease(&src, &q1, 100, 30_000).await.unwrap().unwrap();
+    let order: Vec<&str> = leased
+        .iter()
+        .map(|l| l.message.stream_id.as_str())
+        .collect();
+    let want: Vec<&str> = stored.iter().map(String::as_str).collect();
+    assert_eq!(order, want, "q1 delivers in ingest order");
+    // the rerouted message wrote nothing
+    let all = store.scan(&src, 0, i64::MAX, None, 100).await.unwrap();
+    assert_eq!(all.len(), 10, "{all:?}");
+}
+
+/// `INFO commandstats`' count of `EVALSHA` calls.
+async fn evalsha_calls(r: &RedisServer) -> u64 {
+    let mut c = r.conn().await;
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// On one thread (as an HTTP worker), ingests that arrive while none is in
+/// flight go in one script call; when that call fails, every one of them
+/// gets the error (503 at the HTTP layer) and none waits forever.
+#[tokio::test]
+async fn concurrent_ingests_share_one_script_call_redis_test() {
+    let storage = Storage::start(Backend::Redis);
+    let store = hookbay::app::open_store(&config(&storage)).await.unwrap();
+    let (src, q1, _) = catalog(&store).await;
+    let (version, _) = store.source_routes(&src).await.unwrap();
+    let none: Vec<(String, bool)> = vec![];
+    // loads the script
+    let first = store
+        .ingest(&src, &message(b"warm", None, version, &none))
+        .await
+        .unwrap();
+    assert!(matches!(first, IngestOutcome::Stored { .. }));
+    let before = evalsha_calls(storage.redis()).await;
+    let bodies: Vec<Vec<u8>> = (0..20).map(|i| format!("b{i}").into_bytes()).collect();
+    let msgs: Vec<NewMessage<'_>> = bodies
+        .iter()
+        .map(|b| message(b, None, version, &none))
+        .collect();
+    let outcomes = join_all(msgs.iter().map(|m| store.ingest(&src, m))).await;
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, Ok(IngestOutcome::Stored { queues: 2, .. }))));
+    assert_eq!(
+        evalsha_calls(storage.redis()).await - before,
+        1,
+        "20 ingests, one script call"
+    );
+    assert_eq!(store.queue_counts(&src, &q1).await.unwrap().ready, 21);
+
+    let Storage::Redis(mut redis) = storage else {
+        unreachable!()
+    };
+    redis.stop();
+    let outcomes = join_all(msgs.iter().take(5).map(|m| store.ingest(&src, m))).await;
+    for o in outcomes {
+        assert!(
+            matches!(o, Err(StoreError::Unavailable(_))),
+            "every ingest of the failed batch is told: {o:?}"
+        );
+    }
+}
