@@ -338,6 +338,7 @@ async fn settle_sse_phase(api: &Api, n: u64) -> f64 {
         .await
         .expect("stream");
     let started = Instant::now();
+    let cpu = cpu_now();
     let mut events = Box::pin(sse_events(resp));
     let done = Arc::new(AtomicU64::new(0));
     let mut got = 0;
@@ -363,7 +364,8 @@ async fn settle_sse_phase(api: &Api, n: u64) -> f64 {
     }
     let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
     println!(
-        "  settle, 1 SSE consumer (prefetch 100, ack each): {rate:.0} msg/s over {got} messages"
+        "  settle, 1 SSE consumer (prefetch 100, ack each): {rate:.0} msg/s over {got} messages; CPU per message: {}",
+        cpu_per(cpu, got)
     );
     rate
 }
@@ -521,6 +523,7 @@ async fn settle_poll_phase(api: &Api, n: u64) -> f64 {
     let (url, qs) = api.setup(1).await;
     preload(&api.http, &url, n, 50).await;
     let started = Instant::now();
+    let cpu = cpu_now();
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = vec![];
     for _ in 0..8 {
@@ -557,10 +560,32 @@ async fn settle_poll_phase(api: &Api, n: u64) -> f64 {
     }
     let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
     println!(
-        "  settle, 8 /next pollers (ack each): {rate:.0} msg/s over {} messages",
-        done.load(Ordering::Relaxed)
+        "  settle, 8 /next pollers (ack each): {rate:.0} msg/s over {} messages; CPU per message: {}",
+        done.load(Ordering::Relaxed),
+        cpu_per(cpu, done.load(Ordering::Relaxed))
     );
     rate
+}
+
+/// The relay's and redis-server's pids of the backend being measured.
+static PIDS: std::sync::Mutex<(u32, Option<u32>)> = std::sync::Mutex::new((0, None));
+
+/// CPU seconds the relay and redis-server have used so far.
+fn cpu_now() -> (f64, f64) {
+    let (relay, redis) = *PIDS.lock().unwrap_or_else(|p| p.into_inner());
+    (cpu_secs(relay), redis.map_or(0.0, cpu_secs))
+}
+
+/// "relay x µs, redis-server y µs" per message since `at`.
+fn cpu_per(at: (f64, f64), n: u64) -> String {
+    let now = cpu_now();
+    let has_redis = PIDS.lock().unwrap_or_else(|p| p.into_inner()).1.is_some();
+    let n = n.max(1) as f64;
+    let mut s = format!("relay {:.1} µs", (now.0 - at.0) / n * 1e6);
+    if has_redis {
+        s += &format!(", redis-server {:.1} µs", (now.1 - at.1) / n * 1e6);
+    }
+    s
 }
 
 /// Bytes of every file in `dir`.
@@ -1016,6 +1041,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
         .env("HOOKBAY_LOG", "error")
         .stdout(Stdio::null());
     let mut redis_port = None;
+    let mut redis_pid = None;
     if backend == "redis" {
         let rport = free_port();
         redis_port = Some(rport);
@@ -1034,6 +1060,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server");
+        redis_pid = Some(redis.id());
         procs.push(redis);
         relay.env("HOOKBAY_REDIS_URL", format!("redis://127.0.0.1:{rport}"));
     } else {
@@ -1043,6 +1070,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
     }
     let relay = relay.spawn().expect("relay");
     let relay_pid = relay.id();
+    *PIDS.lock().unwrap_or_else(|p| p.into_inner()) = (relay_pid, redis_pid);
     procs.insert(0, relay);
     let data = dir.join("data");
     let _procs = Procs(procs, dir);
@@ -1111,7 +1139,17 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
     };
     if run("ingest") {
         let (url, _) = api.setup(2).await;
+        let (c0, r0) = (cpu_secs(relay_pid), redis_pid.map_or(0.0, cpu_secs));
         f.ingest = ingest_phase(&api.http, &url, secs, "2 queues").await;
+        let n = f.ingest.0 * secs as f64;
+        println!(
+            "  CPU per ingest: relay {:.1} µs{}",
+            (cpu_secs(relay_pid) - c0) / n * 1e6,
+            redis_pid.map_or(String::new(), |p| format!(
+                ", redis-server {:.1} µs",
+                (cpu_secs(p) - r0) / n * 1e6
+            ))
+        );
     }
     if let (true, Some(p)) = (run("baseline"), redis_port) {
         f.baseline = baseline_phase(&api, &format!("redis://127.0.0.1:{p}"), secs).await;
@@ -1128,14 +1166,19 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
         let (_, _, p99) = latency_phase(&api, secs, 5000).await;
         f.latency_5k = p99;
     }
+    // BENCH_SETTLE=n messages per settle phase (default 20,000)
+    let settle_n = std::env::var("BENCH_SETTLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
     if run("sse") {
-        f.settle_sse = settle_sse_phase(&api, 20_000).await;
+        f.settle_sse = settle_sse_phase(&api, settle_n).await;
     }
     if run("batch") {
-        f.settle_batch = settle_batch_phase(&api, 20_000).await;
+        f.settle_batch = settle_batch_phase(&api, settle_n).await;
     }
     if run("poll") {
-        f.settle_poll = settle_poll_phase(&api, 20_000).await;
+        f.settle_poll = settle_poll_phase(&api, settle_n).await;
     }
     // last: it leaves a million messages behind
     if run("backlog") {

@@ -47,7 +47,14 @@ macro_rules! v1_routes {
     };
 }
 
+// actix tries the routes in this order, a pattern match each: the consumer
+// hot path (a settle or a lease per message) comes first
 v1_routes! {
+    post "/queues/{queue_id}/messages/{message_id}/{op}" => consume::settle,
+    get "/queues/{queue_id}/next" => consume::next,
+    get "/queues/{queue_id}/stream" => stream::stream,
+    post "/queues/{queue_id}/lease" => batch::lease,
+    post "/queues/{queue_id}/settle" => batch::settle,
     post "/tenants" => tenants::create,
     get "/tenants" => tenants::list,
     get "/tenants/{tenant_id}" => tenants::get,
@@ -69,14 +76,9 @@ v1_routes! {
     get "/queues/{queue_id}" => queues::get,
     patch "/queues/{queue_id}" => queues::patch,
     delete "/queues/{queue_id}" => queues::delete,
-    get "/queues/{queue_id}/next" => consume::next,
-    get "/queues/{queue_id}/stream" => stream::stream,
-    post "/queues/{queue_id}/lease" => batch::lease,
-    post "/queues/{queue_id}/settle" => batch::settle,
     get "/queues/{queue_id}/dead-letters" => ops::dead_letters,
     post "/queues/{queue_id}/replay" => ops::replay,
     post "/queues/{queue_id}/filter/test" => filters::test,
-    post "/queues/{queue_id}/messages/{message_id}/{op}" => consume::settle,
     get "/messages/{message_id}" => ops::message,
 }
 

@@ -73,6 +73,9 @@ struct Inner {
     rates: Mutex<HashMap<(String, String), (f64, i64)>>,
     /// the last depth count of each source (see `EmbeddedStore::depth`)
     depths: crate::cache::TtlCache<[u64; 4]>,
+    /// queues whose last lease found something: their next lease goes to
+    /// the writer at once, without the idle check (see `lease`)
+    busy: Mutex<std::collections::HashSet<String>>,
     dir: PathBuf,
     op_timeout: Duration,
     // held for the life of the store: released when the process exits
@@ -160,6 +163,7 @@ impl EmbeddedStore {
                 next_reader: AtomicUsize::new(0),
                 rates: Mutex::new(HashMap::new()),
                 depths: crate::cache::TtlCache::with_ttl(DEPTH_EVERY),
+                busy: Default::default(),
                 dir: dir.into(),
                 op_timeout: Duration::from_secs(5),
                 _lock: lock,

@@ -65,7 +65,8 @@ impl EmbeddedStore {
                 .prepare_cached(&format!(
                     "SELECT {DELIVERY_COLS}, m.ms, m.seq FROM deliveries d \
                      JOIN messages m ON m.id = d.msg \
-                     WHERE d.qn = ?1 AND d.state = ?2 ORDER BY d.k, d.msg LIMIT ?3 OFFSET ?4"
+                     WHERE d.qn = ?1 AND d.state = ?2 ORDER BY d.k, d.msg LIMIT ?3 OFFSET ?4" // (a bound LIMIT makes SQLite re-plan the statement at
+                                                                                              // every run; fine for this rare listing, see `lease`)
                 ))?
                 .query_map(
                     params![
@@ -143,12 +144,12 @@ impl EmbeddedStore {
                 .prepare_cached(&format!(
                     "SELECT {MESSAGE_COLS} FROM messages m \
                      WHERE m.sn = ?1 AND (m.ms, m.seq) {cmp} (?2, ?3) AND m.ms >= ?4 AND m.ms <= ?5 \
-                     ORDER BY {order} LIMIT ?6"
+                     ORDER BY {order}"
                 ))?
-                .query_map(
-                    params![sn, cursor.0, cursor.1, from_ms, to_ms, limit as i64],
-                    |r| message_from_row(r, 0),
-                )?
+                .query_map(params![sn, cursor.0, cursor.1, from_ms, to_ms], |r| {
+                    message_from_row(r, 0)
+                })?
+                .take(limit)
                 .collect::<rusqlite::Result<_>>()
                 .map_err(super::rows::corrupt_on_decode)?;
             Ok(v)
