@@ -76,10 +76,11 @@ pub fn store_error() {
     metrics::counter!("hookbay_store_errors_total", "backend" => "embedded").increment(1);
 }
 
-/// One Redis ingest call carrying `messages` coalesced ingests.
-pub fn ingest_batch(messages: u64) {
-    metrics::counter!("hookbay_ingest_batches_total").increment(1);
-    metrics::counter!("hookbay_ingest_batched_messages_total").increment(messages);
+/// One Redis script call (`kind`: ingest | settle) carrying `requests`
+/// coalesced requests.
+pub fn store_batch(kind: &'static str, requests: u64) {
+    metrics::counter!("hookbay_store_batches_total", "kind" => kind).increment(1);
+    metrics::counter!("hookbay_store_batched_requests_total", "kind" => kind).increment(requests);
 }
 
 /// One group commit of the embedded store with `changes` changes in it.

@@ -4,7 +4,9 @@
 //! changes nothing for the others.
 
 use futures_util::future::join_all;
-use hookbay::store::{Fanout, IngestOutcome, NewMessage, Store, StoreError};
+use hookbay::store::{
+    Fanout, IngestOutcome, NewMessage, SettleOp, SettleOutcome, Store, StoreError,
+};
 use serde_json::json;
 
 use crate::common::*;
@@ -126,6 +128,41 @@ async fn concurrent_ingests_each_keep_their_own_outcome(b: Backend) {
     // the rerouted message wrote nothing
     let all = store.scan(&src, 0, i64::MAX, None, 100).await.unwrap();
     assert_eq!(all.len(), 10, "{all:?}");
+
+    // settles in flight together: each keeps its own outcome (a stale
+    // generation and a nack among acks)
+    let settles = join_all(leased.iter().enumerate().map(|(i, l)| {
+        let (op, generation) = match i {
+            0 => (SettleOp::Ack, l.generation + 1),
+            1 => (SettleOp::Nack(Some(0)), l.generation),
+            2 => (SettleOp::Reject, l.generation),
+            _ => (SettleOp::Ack, l.generation),
+        };
+        store.settle(&src, &q1, &l.message.stream_id, generation, op, "")
+    }))
+    .await;
+    for (i, o) in settles.into_iter().enumerate() {
+        let o = o.unwrap();
+        let want = match i {
+            0 => SettleOutcome::Stale,
+            1 => SettleOutcome::Done {
+                state: "ready".into(),
+                lease_expires_at_ms: 0,
+            },
+            2 => SettleOutcome::Done {
+                state: "dead".into(),
+                lease_expires_at_ms: 0,
+            },
+            _ => SettleOutcome::Done {
+                state: "acked".into(),
+                lease_expires_at_ms: 0,
+            },
+        };
+        assert_eq!(o, want, "settle {i}");
+    }
+    let c1 = store.queue_counts(&src, &q1).await.unwrap();
+    // the stale ack left its delivery leased; the nacked one is ready again
+    assert_eq!((c1.ready, c1.leased, c1.dead), (1, 1, 1));
 }
 
 /// `INFO commandstats`' count of `EVALSHA` calls.
@@ -175,6 +212,40 @@ async fn concurrent_ingests_share_one_script_call_redis_test() {
         "20 ingests, one script call"
     );
     assert_eq!(store.queue_counts(&src, &q1).await.unwrap().ready, 21);
+
+    // the same for settles on one queue
+    let leased = store.lease(&src, &q1, 21, 30_000).await.unwrap().unwrap();
+    // loads the script
+    let l = &leased[0];
+    let first = store.settle(
+        &src,
+        &q1,
+        &l.message.stream_id,
+        l.generation,
+        SettleOp::Ack,
+        "",
+    );
+    assert!(matches!(first.await, Ok(SettleOutcome::Done { .. })));
+    let before = evalsha_calls(storage.redis()).await;
+    let settles = join_all(leased[1..].iter().map(|l| {
+        store.settle(
+            &src,
+            &q1,
+            &l.message.stream_id,
+            l.generation,
+            SettleOp::Ack,
+            "",
+        )
+    }))
+    .await;
+    assert!(settles
+        .iter()
+        .all(|o| matches!(o, Ok(SettleOutcome::Done { .. }))));
+    assert_eq!(
+        evalsha_calls(storage.redis()).await - before,
+        1,
+        "20 acks, one script call"
+    );
 
     let Storage::Redis(mut redis) = storage else {
         unreachable!()

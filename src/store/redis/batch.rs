@@ -1,84 +1,99 @@
-//! Ingest coalescing. Concurrent ingests into one source on one thread
-//! share one `ingest.lua` call: the first starts a flusher task, the ones
+//! Call coalescing. Concurrent ingests into one source — and concurrent
+//! settles on one queue — on one thread share one script call
+//! (`ingest.lua`, `settle.lua`): the first starts a flusher task, the ones
 //! that arrive while its call is in flight wait in the slot and go together
 //! in the next call (natural batching: no timer, no added wait when the
-//! relay is idle — a lone ingest is a batch of one).
+//! relay is idle — a lone request is a batch of one).
 //!
-//! Atomicity is per message, as without batching: the script stores each
-//! message and its fan-out in one step and answers each with its own
-//! outcome (stored, duplicate, gone, reroute). A call that fails (Redis
-//! unreachable, timed out) answers every request of its batch with that
-//! error, 503 at the HTTP layer, exactly as a single request's failed call
-//! does. The flusher is a task of its own, so a request that goes away
-//! (client disconnect, ingest budget) never cuts a batch short.
+//! Atomicity is per message (per settle item), as without batching: the
+//! script applies each in one step and answers each with its own outcome.
+//! A call that fails (Redis unreachable, timed out) answers every request
+//! of its batch with that error, 503 at the HTTP layer, exactly as a single
+//! request's failed call does. The flusher is a task of its own, so a
+//! request that goes away (client disconnect, ingest budget) never cuts a
+//! batch short.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
 use std::thread::ThreadId;
 
 use redis::Value;
 use tokio::sync::oneshot;
 
+use super::value::{array, corrupt, string};
 use super::RedisStore;
-use crate::store::{IngestOutcome, Result, StoreError};
+use crate::store::{IngestOutcome, Result, SettleItem, SettleOp, SettleOutcome, StoreError};
 
-/// Most messages in one script call.
-pub const MAX_MESSAGES: usize = 64;
-/// Most argument bytes in one call (one message always goes, however big).
-pub const MAX_BYTES: usize = 1 << 20;
-
-/// One message's arguments (see the ARGV layout in `ingest.lua`) and the
-/// request waiting for its outcome.
-pub struct Job {
-    pub args: Vec<Vec<u8>>,
-    pub bytes: usize,
-    pub tx: oneshot::Sender<Result<IngestOutcome>>,
+/// One request's share of a call.
+pub trait Job: Sized + Send + 'static {
+    type Out: Send + 'static;
+    /// The call's name in metrics.
+    const NAME: &'static str;
+    /// Most units (messages, settle items) in one call.
+    const MAX_UNITS: usize;
+    /// The store's slots for this kind of call.
+    fn slots(store: &RedisStore) -> &Slots<Self>;
+    /// (units, argument bytes) this job adds to a call.
+    fn size(&self) -> (usize, usize);
+    /// One script call for `jobs` (all of one `key`): an outcome per job,
+    /// in order.
+    fn call<'a>(
+        store: &'a RedisStore,
+        key: &'a str,
+        jobs: &'a [Self],
+    ) -> impl Future<Output = Result<Vec<Self::Out>>> + Send + 'a;
 }
 
-#[derive(Default)]
-pub struct Slot {
-    jobs: Vec<Job>,
+/// Most argument bytes in one call (one job always goes, however big).
+const MAX_BYTES: usize = 1 << 20;
+
+type Waiting<J> = (J, oneshot::Sender<Result<<J as Job>::Out>>);
+
+pub struct Slot<J: Job> {
+    jobs: Vec<Waiting<J>>,
     /// a flusher task is running for this slot
     busy: bool,
 }
 
-/// (thread, source) -> waiting ingests. Per thread, so a batch is answered
-/// on the thread its requests run on (no cross-thread wake-ups) and sent on
+/// (thread, key) -> waiting jobs. Per thread, so a batch is answered on
+/// the thread its requests run on (no cross-thread wake-ups) and sent on
 /// that thread's own connection.
-pub type Slots = Mutex<HashMap<(ThreadId, String), Slot>>;
+pub struct Slots<J: Job>(Mutex<HashMap<(ThreadId, String), Slot<J>>>);
+
+impl<J: Job> Default for Slots<J> {
+    fn default() -> Self {
+        Slots(Mutex::new(HashMap::new()))
+    }
+}
 
 impl RedisStore {
-    /// Queue one message's ingest and wait for its batch's outcome.
-    pub(super) async fn ingest_batched(
-        &self,
-        source_id: &str,
-        args: Vec<Vec<u8>>,
-    ) -> Result<IngestOutcome> {
+    /// Queue `job` under `key` and wait for its batch's outcome.
+    pub(super) async fn coalesce<J: Job>(&self, key: &str, job: J) -> Result<J::Out> {
         let (tx, rx) = oneshot::channel();
-        let bytes = args.iter().map(Vec::len).sum();
-        let key = (std::thread::current().id(), source_id.to_string());
+        let key = (std::thread::current().id(), key.to_string());
         let start = {
-            let mut slots = self.inner.batches.lock().unwrap_or_else(|p| p.into_inner());
-            let slot = slots.entry(key.clone()).or_default();
-            slot.jobs.push(Job { args, bytes, tx });
+            let mut slots = J::slots(self).0.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = slots.entry(key.clone()).or_insert_with(|| Slot {
+                jobs: Vec::new(),
+                busy: false,
+            });
+            slot.jobs.push((job, tx));
             !std::mem::replace(&mut slot.busy, true)
         };
         if start {
             let me = self.clone();
-            tokio::spawn(async move { me.flush(key).await });
+            tokio::spawn(async move { me.flush::<J>(key).await });
         }
-        rx.await.unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(
-                "the ingest batch was dropped".into(),
-            ))
-        })
+        rx.await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the batch was dropped".into())))
     }
 
-    /// Send the slot's waiting ingests, a batch per call, until none wait.
-    async fn flush(&self, key: (ThreadId, String)) {
+    /// Send the slot's waiting jobs, a batch per call, until none wait.
+    async fn flush<J: Job>(&self, key: (ThreadId, String)) {
         loop {
-            let jobs = {
-                let mut slots = self.inner.batches.lock().unwrap_or_else(|p| p.into_inner());
+            let (jobs, txs): (Vec<J>, Vec<_>) = {
+                let mut slots = J::slots(self).0.lock().unwrap_or_else(|p| p.into_inner());
                 let Some(slot) = slots.get_mut(&key) else {
                     return;
                 };
@@ -86,29 +101,30 @@ impl RedisStore {
                     slots.remove(&key);
                     return;
                 }
-                let mut n = 0;
-                let mut bytes = 0;
-                for j in &slot.jobs {
-                    if n == MAX_MESSAGES || (n > 0 && bytes + j.bytes > MAX_BYTES) {
+                let (mut n, mut units, mut bytes) = (0, 0, 0);
+                for (j, _) in &slot.jobs {
+                    let (u, b) = j.size();
+                    if n > 0 && (units + u > J::MAX_UNITS || bytes + b > MAX_BYTES) {
                         break;
                     }
                     n += 1;
-                    bytes += j.bytes;
+                    units += u;
+                    bytes += b;
                 }
-                slot.jobs.drain(..n).collect::<Vec<_>>()
+                slot.jobs.drain(..n).unzip()
             };
-            crate::metrics::ingest_batch(jobs.len() as u64);
-            match self.bounded(self.ingest_call(&key.1, &jobs)).await {
+            crate::metrics::store_batch(J::NAME, jobs.len() as u64);
+            match self.bounded(J::call(self, &key.1, &jobs)).await {
                 Ok(outcomes) => {
-                    for (j, o) in jobs.into_iter().zip(outcomes) {
-                        let _ = j.tx.send(Ok(o));
+                    for (tx, o) in txs.into_iter().zip(outcomes) {
+                        let _ = tx.send(Ok(o));
                     }
                 }
                 Err(e) => {
                     let why = e.to_string();
                     let transient = e.is_transient();
-                    for j in jobs {
-                        let _ = j.tx.send(Err(if transient {
+                    for tx in txs {
+                        let _ = tx.send(Err(if transient {
                             StoreError::Unavailable(why.clone().into())
                         } else {
                             StoreError::Failed(why.clone().into())
@@ -118,27 +134,110 @@ impl RedisStore {
             }
         }
     }
+}
 
-    /// One `ingest.lua` call for `jobs` (all of one source): an outcome per
-    /// job, in order.
-    async fn ingest_call(&self, source_id: &str, jobs: &[Job]) -> Result<Vec<IngestOutcome>> {
+/// One message's ingest: its arguments, as the ARGV layout of `ingest.lua`
+/// lists them per message. Key: the source id.
+pub struct Ingest(pub Vec<Vec<u8>>);
+
+impl Job for Ingest {
+    type Out = IngestOutcome;
+    const NAME: &'static str = "ingest";
+    const MAX_UNITS: usize = 64;
+
+    fn slots(store: &RedisStore) -> &Slots<Self> {
+        &store.inner.ingests
+    }
+
+    fn size(&self) -> (usize, usize) {
+        (1, self.0.iter().map(Vec::len).sum())
+    }
+
+    async fn call(
+        store: &RedisStore,
+        source_id: &str,
+        jobs: &[Self],
+    ) -> Result<Vec<IngestOutcome>> {
         let k = super::keys::SourceKeys::new(source_id);
-        let mut inv = self.scripts().ingest.prepare_invoke();
+        let mut inv = store.scripts().ingest.prepare_invoke();
         inv.key(&k.src)
             .key(&k.log)
             .key(&k.queues)
             .arg(&k.prefix)
             .arg(jobs.len());
         for j in jobs {
-            inv.arg(&j.args);
+            inv.arg(&j.0);
         }
-        let reply: Value = inv.invoke_async(&mut self.conn()).await?;
-        let items = super::value::array(&reply)?;
+        let reply: Value = inv.invoke_async(&mut store.conn()).await?;
+        let items = array(&reply)?;
         if items.len() != jobs.len() {
-            return Err(StoreError::Corrupt(
-                "ingest reply: one outcome per message".into(),
-            ));
+            return Err(corrupt("ingest reply: one outcome per message"));
         }
         items.iter().map(super::engine::ingest_reply).collect()
+    }
+}
+
+/// One caller's settle items on one queue. Key: "<source id> <queue id>".
+pub struct Settle(pub Vec<SettleItem>);
+
+impl Job for Settle {
+    type Out = Vec<SettleOutcome>;
+    const NAME: &'static str = "settle";
+    const MAX_UNITS: usize = 256;
+
+    fn slots(store: &RedisStore) -> &Slots<Self> {
+        &store.inner.settles
+    }
+
+    fn size(&self) -> (usize, usize) {
+        let bytes = self
+            .0
+            .iter()
+            .map(|i| i.stream_id.len() + i.reason.len() + 32)
+            .sum();
+        (self.0.len(), bytes)
+    }
+
+    async fn call(store: &RedisStore, key: &str, jobs: &[Self]) -> Result<Vec<Vec<SettleOutcome>>> {
+        let (source_id, queue_id) = key.split_once(' ').unwrap_or((key, ""));
+        let k = super::keys::SourceKeys::new(source_id);
+        let qk = k.queue(queue_id);
+        let total: usize = jobs.iter().map(|j| j.0.len()).sum();
+        let mut inv = store.scripts().settle.prepare_invoke();
+        inv.key(&k.qp)
+            .key(qk.all().as_slice())
+            .arg(queue_id)
+            .arg(total);
+        for it in jobs.iter().flat_map(|j| &j.0) {
+            let (name, num): (&str, i64) = match it.op {
+                SettleOp::Ack => ("ack", 0),
+                SettleOp::Nack(d) => ("nack", d.map(|d| d as i64).unwrap_or(-1)),
+                SettleOp::Reject => ("reject", 0),
+                SettleOp::Extend(ms) => ("extend", ms as i64),
+            };
+            inv.arg(name)
+                .arg(&it.stream_id)
+                .arg(it.generation)
+                .arg(&it.reason)
+                .arg(num);
+        }
+        let reply: Value = inv.invoke_async(&mut store.conn()).await?;
+        let r = array(&reply)?;
+        let mut flat: Vec<SettleOutcome> = match r.split_first() {
+            Some((s, _)) if string(s)? == "gone" => vec![SettleOutcome::Gone; total],
+            Some((s, rest)) if string(s)? == "ok" && rest.len() == total => rest
+                .iter()
+                .map(super::engine::settle_reply)
+                .collect::<Result<_>>()?,
+            _ => return Err(corrupt("settle reply")),
+        }
+        .into_iter()
+        .rev()
+        .collect();
+        // split back, in order: `flat` is reversed so each job pops its own
+        Ok(jobs
+            .iter()
+            .map(|j| (0..j.0.len()).filter_map(|_| flat.pop()).collect())
+            .collect())
     }
 }

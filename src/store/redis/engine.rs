@@ -10,7 +10,7 @@ use super::value::{array, bytes, corrupt, int, status, string};
 use super::RedisStore;
 use crate::model::{rfc3339_ms, Attempt, DeliveryState, Lease, QueueCounts, StoredMessage};
 use crate::store::types::{
-    dedupe_digest, IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleItem, SettleOp,
+    dedupe_digest, IngestOutcome, NewMessage, ReapTotals, ReplaySelector, SettleItem,
     SettleOutcome, REAP_BATCH, REPLAY_LIMIT,
 };
 use crate::store::{Result, StoreError};
@@ -182,7 +182,7 @@ impl RedisStore {
             args.push(name.as_bytes().to_vec());
             args.push(value.to_vec());
         }
-        self.ingest_batched(source_id, args).await
+        self.coalesce(source_id, super::batch::Ingest(args)).await
     }
 
     /// Lease up to `count` ready deliveries. `None` when the queue is gone.
@@ -240,38 +240,11 @@ impl RedisStore {
         queue_id: &str,
         items: &[SettleItem],
     ) -> Result<Vec<SettleOutcome>> {
-        self.bounded(async {
-            let k = SourceKeys::new(source_id);
-            let qk = k.queue(queue_id);
-            let mut inv = self.scripts().settle.prepare_invoke();
-            inv.key(&k.qp)
-                .key(qk.all().as_slice())
-                .arg(queue_id)
-                .arg(items.len());
-            for it in items {
-                let (name, num): (&str, i64) = match it.op {
-                    SettleOp::Ack => ("ack", 0),
-                    SettleOp::Nack(d) => ("nack", d.map(|d| d as i64).unwrap_or(-1)),
-                    SettleOp::Reject => ("reject", 0),
-                    SettleOp::Extend(ms) => ("extend", ms as i64),
-                };
-                inv.arg(name)
-                    .arg(&it.stream_id)
-                    .arg(it.generation)
-                    .arg(&it.reason)
-                    .arg(num);
-            }
-            let reply: Value = inv.invoke_async(&mut self.conn()).await?;
-            let r = array(&reply)?;
-            match r.split_first() {
-                Some((s, _)) if string(s)? == "gone" => Ok(vec![SettleOutcome::Gone; items.len()]),
-                Some((s, rest)) if string(s)? == "ok" && rest.len() == items.len() => {
-                    rest.iter().map(settle_reply).collect()
-                }
-                _ => Err(corrupt("settle reply")),
-            }
-        })
-        .await
+        // concurrent settles on the queue share one settle.lua call (see
+        // `batch`)
+        let key = format!("{source_id} {queue_id}");
+        self.coalesce(&key, super::batch::Settle(items.to_vec()))
+            .await
     }
 
     /// Make messages deliverable again on one queue. `None` when the queue
@@ -602,7 +575,7 @@ pub(super) fn ingest_reply(reply: &Value) -> Result<IngestOutcome> {
 }
 
 /// Decode `settle.lua`'s reply (see `ingest_reply`).
-fn settle_reply(reply: &Value) -> Result<SettleOutcome> {
+pub(super) fn settle_reply(reply: &Value) -> Result<SettleOutcome> {
     let r = array(reply)?;
     Ok(match (status(r)?.as_str(), r) {
         ("ok", [_, st, e]) => SettleOutcome::Done {

@@ -97,8 +97,9 @@ struct Inner {
     client: redis::Client,
     scripts: scripts::Scripts,
     op_timeout: Duration,
-    /// ingests waiting for their batch's script call
-    batches: batch::Slots,
+    /// ingests and settles waiting for their batch's script call
+    ingests: batch::Slots<batch::Ingest>,
+    settles: batch::Slots<batch::Settle>,
 }
 
 impl RedisStore {
@@ -138,7 +139,8 @@ impl RedisStore {
                 client,
                 scripts: scripts::Scripts::load(),
                 op_timeout: Duration::from_secs(3),
-                batches: Default::default(),
+                ingests: Default::default(),
+                settles: Default::default(),
             }),
         })
     }
