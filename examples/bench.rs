@@ -1116,7 +1116,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
     println!("{backend}:");
     // BENCH_ONLY=ingest|baseline|filter|streams|latency|sse|batch|poll|backlog runs one phase; space only on demand
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let run = |p: &str| only.is_empty() || only == p;
+    let run = |p: &str| only.is_empty() || only.split(',').any(|o| o.trim() == p);
     if only == "space" && backend == "embedded" {
         let n = std::env::var("BENCH_SPACE_MESSAGES")
             .ok()
