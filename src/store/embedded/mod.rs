@@ -70,6 +70,8 @@ struct Inner {
     writer: Writer,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// one permit per reader connection (see `read`)
+    reading: Arc<tokio::sync::Semaphore>,
     /// token buckets (one process: no need to share them on disk)
     rates: Mutex<HashMap<(String, String), (f64, i64)>>,
     /// the last depth count of each source (see `EmbeddedStore::depth`)
@@ -101,7 +103,7 @@ pub(super) fn lock_dir(dir: &Path) -> std::result::Result<File, OpenError> {
 }
 
 /// Readers kept open for queries.
-const READERS: usize = 4;
+const READERS: usize = 8;
 
 fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     let c = Connection::open_with_flags(
@@ -170,6 +172,7 @@ impl EmbeddedStore {
                 writer,
                 readers,
                 next_reader: AtomicUsize::new(0),
+                reading: Arc::new(tokio::sync::Semaphore::new(READERS)),
                 rates: Mutex::new(HashMap::new()),
                 depths: crate::cache::TtlCache::with_ttl(DEPTH_EVERY),
                 busy: Default::default(),
@@ -226,11 +229,20 @@ impl EmbeddedStore {
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let inner = self.inner.clone();
-        let run = tokio::task::spawn_blocking(move || {
-            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
-            let conn = inner.readers[i].lock().unwrap_or_else(|p| p.into_inner());
-            f(&conn)
-        });
+        // one blocking thread per reader connection at most: 10,000 streams
+        // checking at once would otherwise start hundreds of threads, each
+        // waiting for a reader connection (and each with its own stack
+        // and allocator heap: relay memory per stream)
+        let run = async move {
+            let permit = inner.reading.clone().acquire_owned().await;
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+                let conn = inner.readers[i].lock().unwrap_or_else(|p| p.into_inner());
+                f(&conn)
+            })
+            .await
+        };
         match tokio::time::timeout(self.inner.op_timeout, run).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => Err(StoreError::Failed(Box::new(e))),
