@@ -13,7 +13,6 @@
 
 mod backup;
 mod catalog;
-mod checkpoint;
 mod engine;
 mod import;
 mod reads;
@@ -158,15 +157,7 @@ impl EmbeddedStore {
             r.pragma_update(None, "query_only", true).map_err(db_err)?;
             readers.push(Mutex::new(r));
         }
-        // checkpoints run on a connection of their own (see `checkpoint`)
-        w.pragma_update(None, "wal_autocheckpoint", checkpoint::WRITER_BOUND_PAGES)
-            .map_err(db_err)?;
-        w.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
-            .map_err(db_err)?;
-        let ckpt = open_conn(&path).map_err(db_err)?;
-        let nudge = checkpoint::start(ckpt)
-            .map_err(|e| db_err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
-        let writer = Writer::start(w, notifier, Some(nudge)).map_err(db_err)?;
+        let writer = Writer::start(w, notifier).map_err(db_err)?;
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
                 writer,

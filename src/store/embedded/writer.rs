@@ -126,13 +126,8 @@ struct Health {
 const UNHEALTHY_FOR_MS: i64 = 2_000;
 
 impl Writer {
-    /// Start the writer thread on `db` (schema already applied); after its
-    /// commits it nudges `checkpoints` (see `checkpoint`).
-    pub fn start(
-        db: Connection,
-        notifier: Notifier,
-        checkpoints: Option<super::checkpoint::Nudge>,
-    ) -> rusqlite::Result<Writer> {
+    /// Start the writer thread on `db` (schema already applied).
+    pub fn start(db: Connection, notifier: Notifier) -> rusqlite::Result<Writer> {
         // ranks continue above every rank stored so far
         let rank: i64 = db.query_row(
             "SELECT coalesce(max(k), 0) FROM deliveries WHERE state = 0",
@@ -148,7 +143,7 @@ impl Writer {
         let h = health.clone();
         std::thread::Builder::new()
             .name("hookbay-store-writer".into())
-            .spawn(move || run(db, rx, mem, notifier, checkpoints, &h))
+            .spawn(move || run(db, rx, mem, notifier, &h))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         Ok(Writer { tx, health })
     }
@@ -202,7 +197,6 @@ fn run(
     rx: mpsc::Receiver<Box<dyn Change>>,
     mut mem: Memory,
     notifier: Notifier,
-    checkpoints: Option<super::checkpoint::Nudge>,
     health: &Health,
 ) {
     let mut batch: Vec<Box<dyn Change>> = Vec::with_capacity(MAX_BATCH);
@@ -240,9 +234,6 @@ fn run(
                 }
                 for (s, q, n) in &wakes {
                     notifier.wake(s, q, *n);
-                }
-                if let Some(c) = &checkpoints {
-                    c.commit();
                 }
             }
             Err((_, why)) => {
@@ -329,7 +320,7 @@ mod tests {
              CREATE TABLE deliveries (state INTEGER, k INTEGER);",
         )
         .unwrap();
-        (Writer::start(db, Notifier::local(), None).unwrap(), dir)
+        (Writer::start(db, Notifier::local()).unwrap(), dir)
     }
 
     #[tokio::test]
