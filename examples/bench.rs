@@ -289,14 +289,26 @@ async fn latency_phase(api: &Api, secs: u64, rate: u64) -> (usize, f64, f64) {
         }
         lat
     });
-    let start = tokio::time::Instant::now() + Duration::from_millis(50);
-    let base_ms = (start - tokio::time::Instant::now()).as_secs_f64() * 1000.0
-        + epoch.elapsed().as_secs_f64() * 1000.0;
+    // paced by a thread of its own: tokio's timers fire on a 1 ms wheel,
+    // which made every send up to 1 ms late (counted as relay latency); a
+    // thread's sleep wakes within tens of µs
+    let start = Instant::now() + Duration::from_millis(50);
+    let base_ms = start.duration_since(epoch).as_secs_f64() * 1000.0;
+    let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<f64>();
+    let pacer = std::thread::spawn(move || {
+        for i in 0..total {
+            let due = Duration::from_secs_f64(i as f64 / rate as f64);
+            let now = Instant::now();
+            if start + due > now {
+                std::thread::sleep(start + due - now);
+            }
+            if due_tx.send(base_ms + due.as_secs_f64() * 1000.0).is_err() {
+                return;
+            }
+        }
+    });
     let mut sends = Vec::with_capacity(total as usize);
-    for i in 0..total {
-        let due = Duration::from_secs_f64(i as f64 / rate as f64);
-        tokio::time::sleep_until(start + due).await;
-        let intended = base_ms + due.as_secs_f64() * 1000.0;
+    while let Some(intended) = due_rx.recv().await {
         let (http, url) = (api.http.clone(), url.clone());
         sends.push(tokio::spawn(async move {
             let _ = http
@@ -308,6 +320,7 @@ async fn latency_phase(api: &Api, secs: u64, rate: u64) -> (usize, f64, f64) {
             epoch.elapsed().as_secs_f64() * 1000.0 - intended
         }));
     }
+    let _ = pacer.join();
     let mut rtt = vec![];
     for s in sends {
         rtt.extend(s.await.ok());
