@@ -43,6 +43,25 @@ struct Owned {
     skip: Vec<String>,
 }
 
+/// A queue's deliveries in a state whose `k` has come (?1 qn, ?2 state,
+/// ?3 now), earliest first.
+fn come_due_sql() -> String {
+    format!(
+        "SELECT {DELIVERY_COLS} FROM deliveries d \
+         WHERE d.qn = ?1 AND d.state = ?2 AND d.k <= ?3 ORDER BY d.k"
+    )
+}
+
+/// A queue's deliveries in a state with their messages (?1 qn, ?2 state),
+/// in `k` order.
+fn ready_sql() -> String {
+    format!(
+        "SELECT {DELIVERY_COLS}, {MESSAGE_COLS} FROM deliveries d \
+         JOIN messages m ON m.id = d.msg \
+         WHERE d.qn = ?1 AND d.state = ?2 ORDER BY d.k"
+    )
+}
+
 /// Up to `limit` deliveries of a queue in `state` whose time (`k`: due
 /// time, lease expiry) has come, earliest first.
 ///
@@ -52,10 +71,7 @@ struct Owned {
 /// the rows are taken from the index-ordered scan instead.
 fn come_due(db: &Connection, qn: i64, state: i64, now: i64, limit: usize) -> Result<Vec<Delivery>> {
     Ok(db
-        .prepare_cached(&format!(
-            "SELECT {DELIVERY_COLS} FROM deliveries d \
-             WHERE d.qn = ?1 AND d.state = ?2 AND d.k <= ?3 ORDER BY d.k"
-        ))?
+        .prepare_cached(&come_due_sql())?
         .query_map(params![qn, state, now], Delivery::from_row)?
         .take(limit)
         .collect::<rusqlite::Result<_>>()?)
@@ -211,11 +227,7 @@ fn lease(
         lease_ms as i64
     };
     let picked: Vec<(Delivery, StoredMessage)> = db
-        .prepare_cached(&format!(
-            "SELECT {DELIVERY_COLS}, {MESSAGE_COLS} FROM deliveries d \
-             JOIN messages m ON m.id = d.msg \
-             WHERE d.qn = ?1 AND d.state = ?2 ORDER BY d.k"
-        ))?
+        .prepare_cached(&ready_sql())?
         .query_map(params![pol.qn, READY], |r| {
             Ok((Delivery::from_row(r)?, message_from_row(r, 12)?))
         })?
@@ -608,5 +620,48 @@ impl EmbeddedStore {
             .await?;
         self.inner.depths.put(source_id, std::sync::Arc::new(depth));
         Ok(depth)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+
+    /// How often SQLite planned `sql` again over 5 runs with different
+    /// parameters (`limit` is appended as a bound LIMIT when given).
+    fn replans(sql: &str, params: usize, limit: bool) -> i32 {
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch(super::super::SCHEMA).unwrap();
+        let sql = if limit {
+            format!("{sql} LIMIT ?{}", params + 1)
+        } else {
+            sql.to_string()
+        };
+        let mut st = db.prepare(&sql).unwrap();
+        for i in 0..5i64 {
+            let mut values: Vec<i64> = vec![1, i % 3, 1_000 + i][..params].to_vec();
+            if limit {
+                values.push(10 + i);
+            }
+            let n = st
+                .query_map(rusqlite::params_from_iter(values), |_| Ok(()))
+                .unwrap()
+                .take(10)
+                .count();
+            assert_eq!(n, 0);
+        }
+        st.get_status(StatementStatus::RePrepare)
+    }
+
+    /// The lease path's scans are planned once, not at every run: a bound
+    /// LIMIT would make SQLite plan them again each time (it did: a quarter
+    /// of the writer's time under 8 pollers).
+    #[test]
+    fn the_lease_scans_are_planned_once() {
+        assert_eq!(replans(&come_due_sql(), 3, false), 0);
+        assert_eq!(replans(&ready_sql(), 2, false), 0);
+        // what the test guards against
+        assert!(replans(&come_due_sql(), 3, true) > 0);
     }
 }
