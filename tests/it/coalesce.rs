@@ -163,6 +163,26 @@ async fn concurrent_ingests_each_keep_their_own_outcome(b: Backend) {
     let c1 = store.queue_counts(&src, &q1).await.unwrap();
     // the stale ack left its delivery leased; the nacked one is ready again
     assert_eq!((c1.ready, c1.leased, c1.dead), (1, 1, 1));
+
+    // leases in flight together: every ready delivery goes to exactly one
+    // of them, each in queue order
+    let leases = join_all((0..4).map(|_| store.lease(&src, &q2, 3, 30_000))).await;
+    let mut got: Vec<String> = vec![];
+    for l in leases {
+        let ids: Vec<String> = l
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|l| l.message.stream_id)
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort_by_key(|s| hookbay::store::types::parse_stream_id(s));
+        assert_eq!(ids, sorted, "each lease in queue order");
+        got.extend(ids);
+    }
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), 9, "the 9 ready deliveries of q2, each once");
 }
 
 /// `INFO commandstats`' count of `EVALSHA` calls.
@@ -245,6 +265,32 @@ async fn concurrent_ingests_share_one_script_call_redis_test() {
         evalsha_calls(storage.redis()).await - before,
         1,
         "20 acks, one script call"
+    );
+
+    // and for leases of one queue
+    for b in bodies.iter().take(4) {
+        store
+            .ingest(&src, &message(b, None, version, &none))
+            .await
+            .unwrap();
+    }
+    let warm = store.lease(&src, &q1, 1, 30_000).await.unwrap().unwrap();
+    assert_eq!(warm.len(), 1);
+    let before = evalsha_calls(storage.redis()).await;
+    let leases = join_all((0..5).map(|_| store.lease(&src, &q1, 1, 30_000))).await;
+    let counts: Vec<usize> = leases
+        .iter()
+        .map(|l| l.as_ref().unwrap().as_ref().unwrap().len())
+        .collect();
+    assert_eq!(
+        counts,
+        [1, 1, 1, 0, 0],
+        "3 ready: the first three callers get one each"
+    );
+    assert_eq!(
+        evalsha_calls(storage.redis()).await - before,
+        1,
+        "5 leases, one script call"
     );
 
     let Storage::Redis(mut redis) = storage else {

@@ -1,6 +1,6 @@
 //! Call coalescing. Concurrent ingests into one source — and concurrent
-//! settles on one queue — on one thread share one script call
-//! (`ingest.lua`, `settle.lua`): the first starts a flusher task, the ones
+//! leases and settles of one queue — on one thread share one script call
+//! (`ingest.lua`, `lease.lua`, `settle.lua`): the first starts a flusher task, the ones
 //! that arrive while its call is in flight wait in the slot and go together
 //! in the next call (natural batching: no timer, no added wait when the
 //! relay is idle — a lone request is a batch of one).
@@ -21,8 +21,9 @@ use std::thread::ThreadId;
 use redis::Value;
 use tokio::sync::oneshot;
 
-use super::value::{array, corrupt, string};
+use super::value::{array, corrupt, int, status, string};
 use super::RedisStore;
+use crate::model::Lease;
 use crate::store::{IngestOutcome, Result, SettleItem, SettleOp, SettleOutcome, StoreError};
 
 /// One request's share of a call.
@@ -238,6 +239,75 @@ impl Job for Settle {
         Ok(jobs
             .iter()
             .map(|j| (0..j.0.len()).filter_map(|_| flat.pop()).collect())
+            .collect())
+    }
+}
+
+/// One caller's lease of up to `.0` deliveries. Key: "<source id> <queue
+/// id> <lease ms>". The call leases the sum; each caller gets its share in
+/// order (FIFO across the callers of the call), fewer when fewer are ready.
+pub struct LeaseJob(pub usize);
+
+impl Job for LeaseJob {
+    type Out = Option<Vec<Lease>>;
+    const NAME: &'static str = "lease";
+    const MAX_UNITS: usize = 200;
+
+    fn slots(store: &RedisStore) -> &Slots<Self> {
+        &store.inner.leases
+    }
+
+    fn size(&self) -> (usize, usize) {
+        (self.0.max(1), 0)
+    }
+
+    async fn call(store: &RedisStore, key: &str, jobs: &[Self]) -> Result<Vec<Option<Vec<Lease>>>> {
+        let mut parts = key.splitn(3, ' ');
+        let (source_id, queue_id, lease_ms) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+            parts
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0),
+        );
+        let k = super::keys::SourceKeys::new(source_id);
+        let qk = k.queue(queue_id);
+        let total: usize = jobs.iter().map(|j| j.0).sum();
+        let reply: Value = store
+            .scripts()
+            .lease
+            .key(&k.log)
+            .key(&k.qp)
+            .key(qk.all().as_slice())
+            .arg(queue_id)
+            .arg(total)
+            .arg(lease_ms)
+            .invoke_async(&mut store.conn())
+            .await?;
+        let r = array(&reply)?;
+        if status(r)? == "gone" {
+            return Ok(jobs.iter().map(|_| None).collect());
+        }
+        let mut leased = Vec::new();
+        for item in r.iter().skip(2) {
+            let it = array(item)?;
+            let [sid, a, g, e, max, rep, fields] = it else {
+                return Err(corrupt("lease item"));
+            };
+            leased.push(Lease {
+                message: super::engine::parse_entry(string(sid)?, array(fields)?)?,
+                attempt: int(a)? as u32,
+                generation: int(g)? as u64,
+                expires_at_ms: int(e)?,
+                max_attempts: int(max)? as u32,
+                replayed: int(rep)? > 0,
+            });
+        }
+        let mut leased = leased.into_iter();
+        Ok(jobs
+            .iter()
+            .map(|j| Some(leased.by_ref().take(j.0).collect()))
             .collect())
     }
 }

@@ -90,7 +90,7 @@ fn parse_state(raw: &str) -> Result<DeliveryState> {
 }
 
 /// Decode a stream entry's field/value list into a message.
-fn parse_entry(stream_id: String, fields: &[Value]) -> Result<StoredMessage> {
+pub(super) fn parse_entry(stream_id: String, fields: &[Value]) -> Result<StoredMessage> {
     let mut m = StoredMessage {
         received_at_ms: crate::ids::stream_id_ms(&stream_id),
         stream_id,
@@ -186,6 +186,8 @@ impl RedisStore {
     }
 
     /// Lease up to `count` ready deliveries. `None` when the queue is gone.
+    /// Concurrent leases of the queue (same lease time) share one lease.lua
+    /// call (see `batch`).
     pub async fn lease(
         &self,
         source_id: &str,
@@ -193,42 +195,8 @@ impl RedisStore {
         count: usize,
         lease_ms: u64,
     ) -> Result<Option<Vec<Lease>>> {
-        self.bounded(async {
-            let k = SourceKeys::new(source_id);
-            let qk = k.queue(queue_id);
-            let reply: Value = self
-                .scripts()
-                .lease
-                .key(&k.log)
-                .key(&k.qp)
-                .key(qk.all().as_slice())
-                .arg(queue_id)
-                .arg(count)
-                .arg(lease_ms)
-                .invoke_async(&mut self.conn())
-                .await?;
-            let r = array(&reply)?;
-            if status(r)? == "gone" {
-                return Ok(None);
-            }
-            let mut out = Vec::new();
-            for item in r.iter().skip(2) {
-                let it = array(item)?;
-                let [sid, a, g, e, max, rep, fields] = it else {
-                    return Err(corrupt("lease item"));
-                };
-                out.push(Lease {
-                    message: parse_entry(string(sid)?, array(fields)?)?,
-                    attempt: int(a)? as u32,
-                    generation: int(g)? as u64,
-                    expires_at_ms: int(e)?,
-                    max_attempts: int(max)? as u32,
-                    replayed: int(rep)? > 0,
-                });
-            }
-            Ok(Some(out))
-        })
-        .await
+        let key = format!("{source_id} {queue_id} {lease_ms}");
+        self.coalesce(&key, super::batch::LeaseJob(count)).await
     }
 
     /// Apply a consumer's outcome to a lease it holds.

@@ -99,6 +99,7 @@ struct Inner {
     op_timeout: Duration,
     /// ingests and settles waiting for their batch's script call
     ingests: batch::Slots<batch::Ingest>,
+    leases: batch::Slots<batch::LeaseJob>,
     settles: batch::Slots<batch::Settle>,
 }
 
@@ -140,6 +141,7 @@ impl RedisStore {
                 scripts: scripts::Scripts::load(),
                 op_timeout: Duration::from_secs(3),
                 ingests: Default::default(),
+                leases: Default::default(),
                 settles: Default::default(),
             }),
         })
