@@ -71,13 +71,17 @@ struct Inner {
     next_reader: AtomicUsize,
     /// one permit per reader connection (see `read`)
     reading: Arc<tokio::sync::Semaphore>,
+    /// a reader of its own for the reaper's depth counts, which walk every
+    /// delivery's index entry: under a backlog of millions they take long
+    /// enough that they must not hold the request path's readers
+    counting: Mutex<Connection>,
     /// token buckets (one process: no need to share them on disk)
     rates: Mutex<HashMap<(String, String), (f64, i64)>>,
     /// the last depth count of each source (see `EmbeddedStore::depth`)
     depths: crate::cache::TtlCache<[u64; 4]>,
     /// queues whose last lease found something: their next lease goes to
     /// the writer at once, without the idle check (see `lease`)
-    busy: Mutex<std::collections::HashSet<String>>,
+    busy: Busy,
     dir: PathBuf,
     op_timeout: Duration,
     // held for the life of the store: released when the process exits
@@ -100,6 +104,10 @@ pub(super) fn lock_dir(dir: &Path) -> std::result::Result<File, OpenError> {
         Err(std::fs::TryLockError::Error(e)) => Err(OpenError::Lock(dir.into(), e)),
     }
 }
+
+/// Queues that may have work: their next lease skips the idle check (see
+/// `EmbeddedStore::lease`). Shared with the writer's ingest changes.
+type Busy = Arc<Mutex<std::collections::HashSet<String>>>;
 
 /// Readers kept open for queries.
 const READERS: usize = 8;
@@ -157,6 +165,10 @@ impl EmbeddedStore {
             r.pragma_update(None, "query_only", true).map_err(db_err)?;
             readers.push(Mutex::new(r));
         }
+        let counting = open_conn(&path).map_err(db_err)?;
+        counting
+            .pragma_update(None, "query_only", true)
+            .map_err(db_err)?;
         let writer = Writer::start(w, notifier).map_err(db_err)?;
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
@@ -164,6 +176,7 @@ impl EmbeddedStore {
                 readers,
                 next_reader: AtomicUsize::new(0),
                 reading: Arc::new(tokio::sync::Semaphore::new(READERS)),
+                counting: Mutex::new(counting),
                 rates: Mutex::new(HashMap::new()),
                 depths: crate::cache::TtlCache::with_ttl(DEPTH_EVERY),
                 busy: Default::default(),
@@ -234,6 +247,23 @@ impl EmbeddedStore {
             })
             .await
         };
+        match tokio::time::timeout(self.inner.op_timeout, run).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(StoreError::Failed(Box::new(e))),
+            Err(_) => Err(StoreError::timed_out(self.inner.op_timeout)),
+        }
+    }
+
+    /// `read` on the depth-counting connection (no reader permit).
+    async fn read_counts<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            let conn = inner.counting.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn)
+        });
         match tokio::time::timeout(self.inner.op_timeout, run).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => Err(StoreError::Failed(Box::new(e))),
