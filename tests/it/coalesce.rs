@@ -185,6 +185,24 @@ async fn concurrent_ingests_each_keep_their_own_outcome(b: Backend) {
     assert_eq!(got.len(), 9, "the 9 ready deliveries of q2, each once");
 }
 
+async fn ack(
+    store: &Store,
+    src: &str,
+    q: &str,
+    l: &hookbay::model::Lease,
+) -> Result<SettleOutcome, StoreError> {
+    store
+        .settle(
+            src,
+            q,
+            &l.message.stream_id,
+            l.generation,
+            SettleOp::Ack,
+            "",
+        )
+        .await
+}
+
 /// `INFO commandstats`' count of `EVALSHA` calls.
 async fn evalsha_calls(r: &RedisServer) -> u64 {
     let mut c = r.conn().await;
@@ -236,28 +254,10 @@ async fn concurrent_ingests_share_one_script_call_redis_test() {
     // the same for settles on one queue
     let leased = store.lease(&src, &q1, 21, 30_000).await.unwrap().unwrap();
     // loads the script
-    let l = &leased[0];
-    let first = store.settle(
-        &src,
-        &q1,
-        &l.message.stream_id,
-        l.generation,
-        SettleOp::Ack,
-        "",
-    );
-    assert!(matches!(first.await, Ok(SettleOutcome::Done { .. })));
+    let first = ack(&store, &src, &q1, &leased[0]).await;
+    assert!(matches!(first, Ok(SettleOutcome::Done { .. })));
     let before = evalsha_calls(storage.redis()).await;
-    let settles = join_all(leased[1..].iter().map(|l| {
-        store.settle(
-            &src,
-            &q1,
-            &l.message.stream_id,
-            l.generation,
-            SettleOp::Ack,
-            "",
-        )
-    }))
-    .await;
+    let settles = join_all(leased[1..].iter().map(|l| ack(&store, &src, &q1, l))).await;
     assert!(settles
         .iter()
         .all(|o| matches!(o, Ok(SettleOutcome::Done { .. }))));
