@@ -92,14 +92,21 @@ impl RedisStore {
 
     /// Send the slot's waiting jobs, a batch per call, until none wait.
     async fn flush<J: Job>(&self, key: (ThreadId, String)) {
+        let mut guard = Abandon {
+            slots: J::slots(self),
+            key: &key,
+            armed: true,
+        };
         loop {
             let (jobs, txs): (Vec<J>, Vec<_>) = {
                 let mut slots = J::slots(self).0.lock().unwrap_or_else(|p| p.into_inner());
                 let Some(slot) = slots.get_mut(&key) else {
+                    guard.armed = false;
                     return;
                 };
                 if slot.jobs.is_empty() {
                     slots.remove(&key);
+                    guard.armed = false;
                     return;
                 }
                 let (mut n, mut units, mut bytes) = (0, 0, 0);
@@ -133,6 +140,25 @@ impl RedisStore {
                     }
                 }
             }
+        }
+    }
+}
+
+/// A flusher that stops other than by finding its slot empty (a panic, or
+/// its runtime shutting down) takes its slot with it: the requests waiting
+/// there get an error at once instead of waiting for a flusher that is
+/// gone, and the next request starts a new slot.
+struct Abandon<'a, J: Job> {
+    slots: &'a Slots<J>,
+    key: &'a (ThreadId, String),
+    armed: bool,
+}
+
+impl<J: Job> Drop for Abandon<'_, J> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut slots = self.slots.0.lock().unwrap_or_else(|p| p.into_inner());
+            slots.remove(self.key);
         }
     }
 }
