@@ -337,3 +337,56 @@ impl Job for LeaseJob {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(
+        slots: &Slots<Ingest>,
+        key: &(ThreadId, String),
+    ) -> oneshot::Receiver<Result<IngestOutcome>> {
+        let (tx, rx) = oneshot::channel();
+        let mut map = slots.0.lock().unwrap();
+        let slot = map.entry(key.clone()).or_insert_with(|| Slot {
+            jobs: Vec::new(),
+            busy: true,
+        });
+        slot.jobs.push((Ingest(vec![]), tx));
+        rx
+    }
+
+    #[test]
+    fn an_abandoned_flusher_releases_its_waiting_requests() {
+        let slots = Slots::<Ingest>::default();
+        let key = (std::thread::current().id(), "src_a".to_string());
+        let mut rx = waiting(&slots, &key);
+        drop(Abandon {
+            slots: &slots,
+            key: &key,
+            armed: true,
+        });
+        assert!(
+            rx.try_recv().is_err(),
+            "the waiting request is told at once"
+        );
+        assert!(
+            slots.0.lock().unwrap().is_empty(),
+            "the next request starts afresh"
+        );
+    }
+
+    #[test]
+    fn a_flusher_that_finished_leaves_a_new_slot_alone() {
+        let slots = Slots::<Ingest>::default();
+        let key = (std::thread::current().id(), "src_a".to_string());
+        // a request arrived after the flusher found its slot empty and left
+        let _rx = waiting(&slots, &key);
+        drop(Abandon {
+            slots: &slots,
+            key: &key,
+            armed: false,
+        });
+        assert_eq!(slots.0.lock().unwrap()[&key].jobs.len(), 1);
+    }
+}
