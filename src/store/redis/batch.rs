@@ -367,7 +367,7 @@ mod tests {
             armed: true,
         });
         assert!(
-            rx.try_recv().is_err(),
+            matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Closed)),
             "the waiting request is told at once"
         );
         assert!(
