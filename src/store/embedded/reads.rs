@@ -61,12 +61,13 @@ impl EmbeddedStore {
             if limit == 0 || offset > i64::MAX as u64 {
                 return Ok(vec![]);
             }
+            // a bound LIMIT makes SQLite plan the statement again at every
+            // run (see `engine::come_due`): fine for this rare listing
             let rows: Vec<(String, DeliveryState)> = db
                 .prepare_cached(&format!(
                     "SELECT {DELIVERY_COLS}, m.ms, m.seq FROM deliveries d \
                      JOIN messages m ON m.id = d.msg \
-                     WHERE d.qn = ?1 AND d.state = ?2 ORDER BY d.k, d.msg LIMIT ?3 OFFSET ?4" // (a bound LIMIT makes SQLite re-plan the statement at
-                                                                                              // every run; fine for this rare listing, see `lease`)
+                     WHERE d.qn = ?1 AND d.state = ?2 ORDER BY d.k, d.msg LIMIT ?3 OFFSET ?4"
                 ))?
                 .query_map(
                     params![

@@ -29,6 +29,8 @@ use crate::store::{IngestOutcome, Result, SettleItem, SettleOp, SettleOutcome, S
 /// One request's share of a call.
 pub trait Job: Sized + Send + 'static {
     type Out: Send + 'static;
+    /// What the calls of one batch share (the source, the queue, …).
+    type Key: std::hash::Hash + Eq + Clone + Send + Sync + 'static;
     /// The call's name in metrics.
     const NAME: &'static str;
     /// Most units (messages, settle items) in one call.
@@ -41,7 +43,7 @@ pub trait Job: Sized + Send + 'static {
     /// in order.
     fn call<'a>(
         store: &'a RedisStore,
-        key: &'a str,
+        key: &'a Self::Key,
         jobs: &'a [Self],
     ) -> impl Future<Output = Result<Vec<Self::Out>>> + Send + 'a;
 }
@@ -60,7 +62,9 @@ pub struct Slot<J: Job> {
 /// (thread, key) -> waiting jobs. Per thread, so a batch is answered on
 /// the thread its requests run on (no cross-thread wake-ups) and sent on
 /// that thread's own connection.
-pub struct Slots<J: Job>(Mutex<HashMap<(ThreadId, String), Slot<J>>>);
+pub struct Slots<J: Job>(Mutex<HashMap<SlotKey<J>, Slot<J>>>);
+
+type SlotKey<J> = (ThreadId, <J as Job>::Key);
 
 impl<J: Job> Default for Slots<J> {
     fn default() -> Self {
@@ -70,9 +74,9 @@ impl<J: Job> Default for Slots<J> {
 
 impl RedisStore {
     /// Queue `job` under `key` and wait for its batch's outcome.
-    pub(super) async fn coalesce<J: Job>(&self, key: &str, job: J) -> Result<J::Out> {
+    pub(super) async fn coalesce<J: Job>(&self, key: J::Key, job: J) -> Result<J::Out> {
         let (tx, rx) = oneshot::channel();
-        let key = (std::thread::current().id(), key.to_string());
+        let key = (std::thread::current().id(), key);
         let start = {
             let mut slots = J::slots(self).0.lock().unwrap_or_else(|p| p.into_inner());
             let slot = slots.entry(key.clone()).or_insert_with(|| Slot {
@@ -91,7 +95,7 @@ impl RedisStore {
     }
 
     /// Send the slot's waiting jobs, a batch per call, until none wait.
-    async fn flush<J: Job>(&self, key: (ThreadId, String)) {
+    async fn flush<J: Job>(&self, key: SlotKey<J>) {
         let mut guard = Abandon {
             slots: J::slots(self),
             key: &key,
@@ -150,7 +154,7 @@ impl RedisStore {
 /// gone, and the next request starts a new slot.
 struct Abandon<'a, J: Job> {
     slots: &'a Slots<J>,
-    key: &'a (ThreadId, String),
+    key: &'a SlotKey<J>,
     armed: bool,
 }
 
@@ -169,6 +173,8 @@ pub struct Ingest(pub Vec<Vec<u8>>);
 
 impl Job for Ingest {
     type Out = IngestOutcome;
+    /// the source id
+    type Key = String;
     const NAME: &'static str = "ingest";
     const MAX_UNITS: usize = 64;
 
@@ -182,7 +188,7 @@ impl Job for Ingest {
 
     async fn call(
         store: &RedisStore,
-        source_id: &str,
+        source_id: &String,
         jobs: &[Self],
     ) -> Result<Vec<IngestOutcome>> {
         let k = super::keys::SourceKeys::new(source_id);
@@ -204,11 +210,13 @@ impl Job for Ingest {
     }
 }
 
-/// One caller's settle items on one queue. Key: "<source id> <queue id>".
+/// One caller's settle items on one queue.
 pub struct Settle(pub Vec<SettleItem>);
 
 impl Job for Settle {
     type Out = Vec<SettleOutcome>;
+    /// (source id, queue id)
+    type Key = (String, String);
     const NAME: &'static str = "settle";
     const MAX_UNITS: usize = 256;
 
@@ -225,8 +233,11 @@ impl Job for Settle {
         (self.0.len(), bytes)
     }
 
-    async fn call(store: &RedisStore, key: &str, jobs: &[Self]) -> Result<Vec<Vec<SettleOutcome>>> {
-        let (source_id, queue_id) = key.split_once(' ').unwrap_or((key, ""));
+    async fn call(
+        store: &RedisStore,
+        (source_id, queue_id): &(String, String),
+        jobs: &[Self],
+    ) -> Result<Vec<Vec<SettleOutcome>>> {
         let k = super::keys::SourceKeys::new(source_id);
         let qk = k.queue(queue_id);
         let total: usize = jobs.iter().map(|j| j.0.len()).sum();
@@ -269,13 +280,15 @@ impl Job for Settle {
     }
 }
 
-/// One caller's lease of up to `.0` deliveries. Key: "<source id> <queue
-/// id> <lease ms>". The call leases the sum; each caller gets its share in
+/// One caller's lease of up to `.0` deliveries of a queue. The call leases
+/// the sum; each caller gets its share in
 /// order (FIFO across the callers of the call), fewer when fewer are ready.
 pub struct LeaseJob(pub usize);
 
 impl Job for LeaseJob {
     type Out = Option<Vec<Lease>>;
+    /// (source id, queue id, lease ms)
+    type Key = (String, String, u64);
     const NAME: &'static str = "lease";
     const MAX_UNITS: usize = 200;
 
@@ -287,16 +300,11 @@ impl Job for LeaseJob {
         (self.0.max(1), 0)
     }
 
-    async fn call(store: &RedisStore, key: &str, jobs: &[Self]) -> Result<Vec<Option<Vec<Lease>>>> {
-        let mut parts = key.splitn(3, ' ');
-        let (source_id, queue_id, lease_ms) = (
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or_default(),
-            parts
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0),
-        );
+    async fn call(
+        store: &RedisStore,
+        (source_id, queue_id, lease_ms): &(String, String, u64),
+        jobs: &[Self],
+    ) -> Result<Vec<Option<Vec<Lease>>>> {
         let k = super::keys::SourceKeys::new(source_id);
         let qk = k.queue(queue_id);
         let total: usize = jobs.iter().map(|j| j.0).sum();
@@ -344,7 +352,7 @@ mod tests {
 
     fn waiting(
         slots: &Slots<Ingest>,
-        key: &(ThreadId, String),
+        key: &SlotKey<Ingest>,
     ) -> oneshot::Receiver<Result<IngestOutcome>> {
         let (tx, rx) = oneshot::channel();
         let mut map = slots.0.lock().unwrap();

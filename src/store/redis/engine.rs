@@ -182,7 +182,8 @@ impl RedisStore {
             args.push(name.as_bytes().to_vec());
             args.push(value.to_vec());
         }
-        self.coalesce(source_id, super::batch::Ingest(args)).await
+        self.coalesce(source_id.to_string(), super::batch::Ingest(args))
+            .await
     }
 
     /// Lease up to `count` ready deliveries. `None` when the queue is gone.
@@ -195,8 +196,8 @@ impl RedisStore {
         count: usize,
         lease_ms: u64,
     ) -> Result<Option<Vec<Lease>>> {
-        let key = format!("{source_id} {queue_id} {lease_ms}");
-        self.coalesce(&key, super::batch::LeaseJob(count)).await
+        let key = (source_id.to_string(), queue_id.to_string(), lease_ms);
+        self.coalesce(key, super::batch::LeaseJob(count)).await
     }
 
     /// Apply a consumer's outcome to a lease it holds.
@@ -210,8 +211,8 @@ impl RedisStore {
     ) -> Result<Vec<SettleOutcome>> {
         // concurrent settles on the queue share one settle.lua call (see
         // `batch`)
-        let key = format!("{source_id} {queue_id}");
-        self.coalesce(&key, super::batch::Settle(items.to_vec()))
+        let key = (source_id.to_string(), queue_id.to_string());
+        self.coalesce(key, super::batch::Settle(items.to_vec()))
             .await
     }
 
