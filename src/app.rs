@@ -71,10 +71,10 @@ impl Running {
 }
 
 /// Connect to Redis, retrying until it answers.
-async fn connect(urls: &[String], cluster: bool, pool_size: usize) -> RedisStore {
+async fn connect(urls: &[String], cluster: bool, pool_size: usize, workers: usize) -> RedisStore {
     let mut delay = Duration::from_millis(200);
     loop {
-        match RedisStore::connect(urls, cluster, pool_size).await {
+        match RedisStore::connect(urls, cluster, pool_size, workers).await {
             Ok(s) => return s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot reach redis yet; retrying");
@@ -99,14 +99,16 @@ async fn open_embedded(
 }
 
 /// Open the configured store and the wake-up hub that goes with it.
-async fn open(backend: &Backend) -> Result<(Store, Notifier), StartError> {
+/// `workers`: the HTTP worker threads that will each ask for a connection
+/// of their own.
+async fn open(backend: &Backend, workers: usize) -> Result<(Store, Notifier), StartError> {
     Ok(match backend {
         Backend::Redis {
             urls,
             cluster,
             pool_size,
         } => {
-            let store = connect(urls, *cluster, *pool_size).await;
+            let store = connect(urls, *cluster, *pool_size, workers).await;
             let notifier = Notifier::start(store.client().clone());
             tracing::info!(nodes = urls.len(), cluster, "store: redis");
             (Store::Redis(store), notifier)
@@ -132,7 +134,7 @@ pub async fn open_store(cfg: &Config) -> Result<Store, StartError> {
             cluster,
             pool_size,
         } => Store::Redis(
-            RedisStore::connect(urls, *cluster, *pool_size)
+            RedisStore::connect(urls, *cluster, *pool_size, 0)
                 .await
                 .map_err(|e| StartError::Store(e.to_string()))?,
         ),
@@ -149,7 +151,7 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             "HOOKBAY_ADMIN_TOKEN is not set: the operator API (/v1/tenants) is disabled"
         );
     }
-    let (store, notifier) = open(&settings.backend).await?;
+    let (store, notifier) = open(&settings.backend, settings.workers).await?;
     let secret = match &settings.secret_key {
         Some(k) => k.clone(),
         None => {

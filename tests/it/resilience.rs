@@ -118,6 +118,42 @@ async fn flushed_redis_scripts_are_reloaded_transparently() {
     assert_eq!(d.body, b"1");
 }
 
+/// The pool bounds a node's connections whatever its worker count: six
+/// workers and a pool of three open three command connections and one
+/// pub/sub, and every worker still serves requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_workers_than_the_pool_share_it_redis_test() {
+    let redis = RedisServer::start();
+    let mut cfg = config(&redis);
+    cfg.redis_pool_size = 3;
+    cfg.workers = Some(6);
+    let relay = Relay::start_with(cfg).await;
+    let t = relay.tenant().await;
+    let (src, ingest) = relay.source(&t, json!({})).await;
+    let q = relay.queue(&t, &src, json!({})).await;
+    // fresh connections land on every worker in turn
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    for i in 0..24 {
+        let r = http
+            .post(&ingest)
+            .body(format!("{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    for i in 0..24 {
+        let d = relay.next(&t, &q, "").await.unwrap();
+        assert_eq!(d.body, format!("{i}").as_bytes());
+    }
+    // pool (3) + notifications (1) + this test's own connection (1)
+    let n = client_count(&redis).await;
+    assert!(n <= 3 + 1 + 1, "{n} redis clients with a pool of 3");
+}
+
 /// Count connections whose client port is not the test's own.
 async fn client_count(redis: &RedisServer) -> usize {
     let mut c = redis.conn().await;
@@ -174,9 +210,10 @@ async fn many_waiting_consumers_share_a_bounded_set_of_connections(b: Backend) {
     .await;
     if let Storage::Redis(r) = &store {
         let n = client_count(r).await;
-        // pool (4) + notifications (1) + this test's own connection (1) + slack
+        // pool (4, the workers' own included) + notifications (1) + this
+        // test's own connection (1)
         assert!(
-            n <= 4 + 1 + 1 + 2,
+            n <= 4 + 1 + 1,
             "{n} redis clients for 600 waiting consumers"
         );
     }

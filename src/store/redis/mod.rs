@@ -3,11 +3,13 @@
 //! the queue engine (ingest, lease, settle, replay, reap: one Lua script per
 //! state change, see `lua/`); every key it uses is built in `keys.rs`.
 //!
-//! Connections: a fixed set of multiplexed connections that pipeline
-//! concurrent commands (fewer round trips than a checkout pool), plus one per
-//! HTTP worker driven by that worker's own runtime; all reconnect on their
-//! own after a Redis restart, and none grows with the number of waiting
-//! consumers (those wait on `notify`, not on Redis).
+//! Connections: `pool_size` multiplexed connections that pipeline
+//! concurrent commands (fewer round trips than a checkout pool); as many of
+//! them as the pool allows (all but one) belong each to one HTTP worker and
+//! are driven by that worker's own runtime, the rest are shared. All
+//! reconnect on their own after a Redis restart, and none grows with the
+//! number of waiting consumers (those wait on `notify`, not on Redis) or
+//! with the number of workers.
 
 mod batch;
 mod catalog;
@@ -93,6 +95,9 @@ struct Inner {
     /// The HTTP workers' own connections (see `attach_worker`), so that
     /// readiness checks them too.
     workers: std::sync::Mutex<Vec<Conn>>,
+    /// Worker connections still to be handed out (the pool's share that
+    /// is not in `conns`).
+    attachable: AtomicUsize,
     next: AtomicUsize,
     client: redis::Client,
     scripts: scripts::Scripts,
@@ -105,27 +110,42 @@ struct Inner {
 
 impl RedisStore {
     /// Open `pool_size` multiplexed connections to one Redis, or to a
-    /// Redis Cluster when `cluster` (then `urls` are seed nodes). Fails fast
-    /// when Redis is unreachable; the caller decides whether to retry.
-    pub async fn connect(urls: &[String], cluster: bool, pool_size: usize) -> Result<RedisStore> {
+    /// Redis Cluster when `cluster` (then `urls` are seed nodes), keeping
+    /// up to `workers` of them (never all) for the HTTP workers that call
+    /// `attach_worker`. Fails fast when Redis is unreachable; the caller
+    /// decides whether to retry.
+    pub async fn connect(
+        urls: &[String],
+        cluster: bool,
+        pool_size: usize,
+        workers: usize,
+    ) -> Result<RedisStore> {
         let first = urls
             .first()
             .ok_or_else(|| StoreError::Failed("no Redis URL configured".into()))?;
         // notifications: PUBLISH reaches every node of a cluster, so one
         // node's pub/sub connection hears them all
         let client = redis::Client::open(first.as_str())?;
-        let mut conns = Vec::with_capacity(pool_size);
+        let pool_size = pool_size.max(1);
+        // a Cluster keeps the whole pool shared (see `attach_worker`)
+        let attachable = if cluster {
+            0
+        } else {
+            workers.min(pool_size - 1)
+        };
+        let shared = pool_size - attachable;
+        let mut conns = Vec::with_capacity(shared);
         if cluster {
             let cc = redis::cluster::ClusterClientBuilder::new(urls.to_vec())
                 .connection_timeout(Duration::from_millis(500))
                 .response_timeout(Duration::from_secs(5))
                 .retries(2)
                 .build()?;
-            for _ in 0..pool_size.max(1) {
+            for _ in 0..shared {
                 conns.push(Conn::Cluster(cc.get_async_connection().await?));
             }
         } else {
-            for _ in 0..pool_size.max(1) {
+            for _ in 0..shared {
                 conns.push(Conn::Single(
                     ConnectionManager::new_with_config(client.clone(), manager_config()).await?,
                 ));
@@ -136,6 +156,7 @@ impl RedisStore {
                 cluster,
                 conns,
                 workers: Default::default(),
+                attachable: AtomicUsize::new(attachable),
                 next: AtomicUsize::new(0),
                 client,
                 scripts: scripts::Scripts::load(),
@@ -169,7 +190,10 @@ impl RedisStore {
     /// Give the calling HTTP worker thread a multiplexed connection of its
     /// own, driven by that worker's runtime: a command then costs no
     /// wake-up of another thread (measured: relay CPU per ingest 24–32 →
-    /// 17–23 µs). Until it is connected — or if it cannot connect — the
+    /// 17–23 µs). It is one of the pool's: once the pool has none left
+    /// to give (see `connect`), further workers use the shared ones, so a
+    /// node's connections stay `pool_size` + pub/sub however many workers
+    /// it runs. Until it is connected — or if it cannot connect — the
     /// worker uses the shared pool. Single Redis only (a Cluster keeps the
     /// pool). Call on each worker thread (the app factory runs there).
     pub fn attach_worker(&self) {
@@ -181,6 +205,14 @@ impl RedisStore {
         // one connection per thread and store, however often it is called
         let first = ATTACHED.with(|a| a.borrow_mut().insert(me));
         if !first {
+            return;
+        }
+        let granted = self
+            .inner
+            .attachable
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if !granted {
             return;
         }
         let inner = Arc::downgrade(&self.inner);
