@@ -886,7 +886,7 @@ fn rss_kib(pid: u32) -> f64 {
 /// had its `200`, the relay's memory per stream, its Redis connections,
 /// and the wake-up latency of a trickle of 100 msg/s spread over the
 /// queues (each message reaches one of its queue's 100 streams).
-async fn streams_phase(api: &Api, relay_pid: u32, redis_port: Option<u16>) -> (f64, f64, f64) {
+async fn streams_phase(api: &Api, relay_pid: u32, redis_port: Option<u16>) -> (f64, f64, f64, f64) {
     let n: usize = std::env::var("BENCH_STREAMS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -951,7 +951,8 @@ async fn streams_phase(api: &Api, relay_pid: u32, redis_port: Option<u16>) -> (f
     let got = connected.load(Ordering::Relaxed);
     // let the relay settle, then weigh it
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let per_stream = (rss_kib(relay_pid) - rss0) / n as f64;
+    let rss = rss_kib(relay_pid);
+    let per_stream = (rss - rss0) / n as f64;
     // the relay's own connections to Redis (the bench's naive servers
     // talk to the same Redis: CLIENT LIST would count theirs too)
     let redis_conns = match redis_port {
@@ -999,13 +1000,14 @@ async fn streams_phase(api: &Api, relay_pid: u32, redis_port: Option<u16>) -> (f
     }
     let (p50, p99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));
     println!(
-        "  {n} SSE streams opened at once: {got} streaming after {storm:.2} s; relay RSS +{:.1} MiB \
-         ({per_stream:.1} KiB per stream); Redis connections of the node: {redis_conns}; \
+        "  {n} SSE streams opened at once: {got} streaming after {storm:.2} s; relay RSS {:.1} MiB \
+         (+{:.1} MiB, {per_stream:.1} KiB per stream); Redis connections of the node: {redis_conns}; \
          wake-up at 100 msg/s: {} delivered, p50 {p50:.2} ms, p99 {p99:.2} ms",
+        rss / 1024.0,
         per_stream * n as f64 / 1024.0,
         lat.len()
     );
-    (storm, per_stream, p99)
+    (storm, per_stream, rss / 1024.0, p99)
 }
 
 /// One backend's figures (NaN: phase not run).
@@ -1017,8 +1019,9 @@ struct Figures {
     settle_batch: f64,
     /// (hookbay, naive baseline) ingest req/s, alternating rounds (Redis run)
     baseline: (f64, f64),
-    /// 10,000 streams: (seconds until all streamed, KiB per stream, wake p99 ms)
-    streams: (f64, f64, f64),
+    /// 10,000 streams: (seconds until all streamed, KiB per stream, relay
+    /// RSS MiB with them open, wake p99 ms)
+    streams: (f64, f64, f64, f64),
     latency: (f64, f64),
     /// ingest→SSE p99 ms at 5,000 msg/s
     latency_5k: f64,
@@ -1141,7 +1144,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
     let mut f = Figures {
         ingest: (nan, nan, nan),
         filter: (nan, nan),
-        streams: (nan, nan, nan),
+        streams: (nan, nan, nan, nan),
         settle_batch: nan,
         baseline: (nan, nan),
         latency: (nan, nan),
@@ -1233,7 +1236,7 @@ async fn main() {
         if ratio { "  ratio" } else { "" }
     );
     type Row = (&'static str, fn(&Figures) -> f64);
-    let rows: [Row; 21] = [
+    let rows: [Row; 22] = [
         ("ingest req/s (c=50, 1 KiB, 2 q)", |f| f.ingest.0),
         ("ingest p99 ms", |f| f.ingest.2),
         ("naive XADD baseline req/s", |f| f.baseline.1),
@@ -1245,7 +1248,8 @@ async fn main() {
         ("filtered / unfiltered", |f| f.filter.1 / f.filter.0),
         ("10k streams: s until all stream", |f| f.streams.0),
         ("10k streams: KiB per stream", |f| f.streams.1),
-        ("10k streams: wake-up p99 ms", |f| f.streams.2),
+        ("10k streams: relay RSS MiB", |f| f.streams.2),
+        ("10k streams: wake-up p99 ms", |f| f.streams.3),
         ("ingest→SSE p50 ms (1,000 msg/s)", |f| f.latency.0),
         ("ingest→SSE p99 ms (1,000 msg/s)", |f| f.latency.1),
         ("ingest→SSE p99 ms (5,000 msg/s)", |f| f.latency_5k),

@@ -15,6 +15,7 @@ mod backup;
 mod catalog;
 mod engine;
 mod import;
+mod readers;
 mod reads;
 mod rows;
 mod writer;
@@ -22,7 +23,6 @@ mod writer;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::notify::Notifier;
 use crate::store::{Result, StoreError};
 pub use backup::{backup, restore, BackupError, BackupSummary};
+use readers::Readers;
 use writer::Writer;
 
 const SCHEMA: &str = include_str!("schema.sql");
@@ -57,6 +58,8 @@ pub enum OpenError {
     Lock(PathBuf, std::io::Error),
     #[error("cannot open database {0}: {1}")]
     Db(PathBuf, rusqlite::Error),
+    #[error("cannot start the reader threads of {0}: {1}")]
+    Threads(PathBuf, std::io::Error),
 }
 
 /// Handle to the embedded backend; cheap to clone.
@@ -67,10 +70,8 @@ pub struct EmbeddedStore {
 
 struct Inner {
     writer: Writer,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: AtomicUsize,
-    /// one permit per reader connection (see `read`)
-    reading: Arc<tokio::sync::Semaphore>,
+    /// `READERS` threads with a connection each (see `read`)
+    readers: Readers,
     /// a reader of its own for the reaper's depth counts, which walk every
     /// delivery's index entry: under a backlog of millions they take long
     /// enough that they must not hold the request path's readers
@@ -159,12 +160,13 @@ impl EmbeddedStore {
         let w = open_conn(&path).map_err(db_err)?;
         w.execute_batch(SCHEMA).map_err(db_err)?;
         migrate(&w).map_err(db_err)?;
-        let mut readers = Vec::with_capacity(READERS);
+        let mut conns = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r = open_conn(&path).map_err(db_err)?;
             r.pragma_update(None, "query_only", true).map_err(db_err)?;
-            readers.push(Mutex::new(r));
+            conns.push(r);
         }
+        let readers = Readers::start(conns).map_err(|e| OpenError::Threads(path.clone(), e))?;
         let counting = open_conn(&path).map_err(db_err)?;
         counting
             .pragma_update(None, "query_only", true)
@@ -174,8 +176,6 @@ impl EmbeddedStore {
             inner: Arc::new(Inner {
                 writer,
                 readers,
-                next_reader: AtomicUsize::new(0),
-                reading: Arc::new(tokio::sync::Semaphore::new(READERS)),
                 counting: Mutex::new(counting),
                 rates: Mutex::new(HashMap::new()),
                 depths: crate::cache::TtlCache::with_ttl(DEPTH_EVERY),
@@ -227,29 +227,18 @@ impl EmbeddedStore {
         }
     }
 
-    /// Run a query on a reader connection (off the async runtime).
+    /// Run a query on a reader connection (off the async runtime, on one
+    /// of the `READERS` reader threads).
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let inner = self.inner.clone();
-        // one blocking thread per reader connection at most: 10,000 streams
-        // checking at once would otherwise start hundreds of threads, each
-        // waiting for a reader connection (and each with its own stack
-        // and allocator heap: relay memory per stream)
-        let run = async move {
-            let permit = inner.reading.clone().acquire_owned().await;
-            tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
-                let conn = inner.readers[i].lock().unwrap_or_else(|p| p.into_inner());
-                f(&conn)
-            })
-            .await
-        };
-        match tokio::time::timeout(self.inner.op_timeout, run).await {
+        let answer = self.inner.readers.run(f);
+        match tokio::time::timeout(self.inner.op_timeout, answer).await {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => Err(StoreError::Failed(Box::new(e))),
+            Ok(Err(_)) => Err(StoreError::Failed(
+                "a query on a reader thread panicked".into(),
+            )),
             Err(_) => Err(StoreError::timed_out(self.inner.op_timeout)),
         }
     }
