@@ -642,14 +642,20 @@ async fn settle_poll_phase(api: &Api, n: u64) -> f64 {
 /// The relay's and redis-server's pids of the backend being measured.
 static PIDS: std::sync::Mutex<(u32, Option<u32>)> = std::sync::Mutex::new((0, None));
 
-/// CPU seconds the relay and redis-server have used so far.
-fn cpu_now() -> (f64, f64) {
+/// CPU seconds the relay, redis-server and this process (the settle
+/// phases' load generator) have used so far.
+fn cpu_now() -> (f64, f64, f64) {
     let (relay, redis) = *PIDS.lock().unwrap_or_else(|p| p.into_inner());
-    (cpu_secs(relay), redis.map_or(0.0, cpu_secs))
+    (
+        cpu_secs(relay),
+        redis.map_or(0.0, cpu_secs),
+        cpu_secs(std::process::id()),
+    )
 }
 
-/// "relay x µs, redis-server y µs" per message since `at`.
-fn cpu_per(at: (f64, f64), n: u64) -> String {
+/// "relay x µs, redis-server y µs, clients z µs" per message since `at`
+/// (the settle phases' clients run in this process).
+fn cpu_per(at: (f64, f64, f64), n: u64) -> String {
     let now = cpu_now();
     let has_redis = PIDS.lock().unwrap_or_else(|p| p.into_inner()).1.is_some();
     let n = n.max(1) as f64;
@@ -657,6 +663,10 @@ fn cpu_per(at: (f64, f64), n: u64) -> String {
     if has_redis {
         s += &format!(", redis-server {:.1} µs", (now.1 - at.1) / n * 1e6);
     }
+    s += &format!(
+        ", clients (this process) {:.1} µs",
+        (now.2 - at.2) / n * 1e6
+    );
     s
 }
 
