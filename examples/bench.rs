@@ -464,28 +464,13 @@ async fn drain(api: &Api, q: &str, limit: u64) -> (f64, u64) {
 /// data dir's files (database and WAL).
 async fn stored_bytes(data: &std::path::Path, redis_port: Option<u16>) -> f64 {
     match redis_port {
-        Some(p) => {
-            let client = redis::Client::open(format!("redis://127.0.0.1:{p}")).expect("redis url");
-            let mut c = client
-                .get_multiplexed_async_connection()
-                .await
-                .expect("redis");
-            let info: String = redis::cmd("INFO")
-                .arg("memory")
-                .query_async(&mut c)
-                .await
-                .unwrap_or_default();
-            info.lines()
-                .find_map(|l| l.strip_prefix("used_memory:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(f64::NAN)
-        }
+        Some(_) => redis_info(redis_port, "memory", "used_memory").await,
         None => dir_bytes(data) as f64,
     }
 }
 
-/// Redis's `INFO persistence` field `name` (NaN without Redis).
-async fn redis_info(redis_port: Option<u16>, name: &str) -> f64 {
+/// Field `name` of Redis's `INFO section` (NaN without Redis).
+async fn redis_info(redis_port: Option<u16>, section: &str, name: &str) -> f64 {
     let Some(p) = redis_port else {
         return f64::NAN;
     };
@@ -496,7 +481,7 @@ async fn redis_info(redis_port: Option<u16>, name: &str) -> f64 {
         return f64::NAN;
     };
     let info: String = redis::cmd("INFO")
-        .arg("persistence")
+        .arg(section)
         .query_async(&mut c)
         .await
         .unwrap_or_default();
@@ -515,8 +500,8 @@ async fn aof_quiet(redis_port: Option<u16>) {
     }
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(300) {
-        let busy = redis_info(redis_port, "aof_rewrite_in_progress").await
-            + redis_info(redis_port, "aof_rewrite_scheduled").await;
+        let busy = redis_info(redis_port, "persistence", "aof_rewrite_in_progress").await
+            + redis_info(redis_port, "persistence", "aof_rewrite_scheduled").await;
         if busy == 0.0 || busy.is_nan() {
             break;
         }
@@ -546,7 +531,7 @@ async fn backlog_phase(
     redis_port: Option<u16>,
 ) -> [f64; 5] {
     let (url, qs) = api.setup(1).await;
-    let rewrites = redis_info(redis_port, "aof_rewrites").await;
+    let rewrites = redis_info(redis_port, "persistence", "aof_rewrites").await;
     aof_quiet(redis_port).await;
     let (ingest_empty, _, _) = ingest_phase(&api.http, &url, secs, "1 queue, empty").await;
     aof_quiet(redis_port).await;
@@ -579,7 +564,7 @@ async fn backlog_phase(
     if redis_port.is_some() {
         println!(
             "  AOF rewrites by Redis during the phase: {}",
-            redis_info(redis_port, "aof_rewrites").await - rewrites
+            redis_info(redis_port, "persistence", "aof_rewrites").await - rewrites
         );
     }
     [
