@@ -14,6 +14,7 @@ mod crash;
 mod embedded;
 mod examples;
 mod hardening;
+mod http1;
 mod listen;
 mod logs;
 mod malformed;
