@@ -142,6 +142,7 @@ class AsyncConsumer:
     async def _capability(
         self, url: str, body: Optional[Dict[str, Any]], what: str
     ) -> Optional[Dict[str, Any]]:
+        """POST a meta capability URL (no bearer token: the URL carries it)."""
         r = await self._send(
             "POST", url, what=what, json=body, auth=False, ok=(200, 204), settle_url=True
         )
@@ -162,7 +163,9 @@ class AsyncConsumer:
     async def next(
         self, queue_id: str, wait: Number = 0, lease: Optional[Number] = None
     ) -> Optional[AsyncMessage]:
-        """One message from ``GET /next`` (waiting up to ``wait`` s), or None."""
+        """Lease one message with ``GET /next``: wait up to ``wait`` seconds
+        (0..30) for one; ``None`` when none came. ``lease``: lease seconds
+        (default: the queue's)."""
         r = await self._send(
             "GET",
             self._cfg._queue_url(queue_id, "next"),
@@ -182,7 +185,8 @@ class AsyncConsumer:
         wait: Number = 20,
         lease: Optional[Number] = None,
     ) -> List[AsyncMessage]:
-        """Up to ``max`` messages in one ``POST /lease`` call."""
+        """Lease up to ``max`` (1..100) messages in one call (``POST /lease``),
+        waiting up to ``wait`` seconds for the first; ``[]`` when none came."""
         r = await self._send(
             "POST",
             self._cfg._queue_url(queue_id, "lease"),
@@ -195,7 +199,12 @@ class AsyncConsumer:
     async def settle(
         self, items: Iterable[SettleItem], queue_id: Optional[str] = None
     ) -> List[SettleResult]:
-        """Settle many leases with ``POST /settle``; see :meth:`Consumer.settle`."""
+        """Ack, nack or reject many leases at once (``POST /settle``, 100 per
+        call). Items are :class:`Settlement` objects or ``(message, outcome[,
+        reason[, delay]])`` tuples; bare lease tokens need ``queue_id``.
+        Returns one :class:`SettleResult` per item, in order: a stale lease is
+        ``status == 409`` there (``result.raise_for_status()`` raises
+        :class:`LeaseExpired`), not an exception."""
         sets = [as_settlement(i) for i in items]
         payloads = [s.to_json() for s in sets]
         results: List[Optional[SettleResult]] = [None] * len(sets)
@@ -218,8 +227,9 @@ class AsyncConsumer:
     async def poll(
         self, queue_id: str, wait: Number = 20, lease: Optional[Number] = None
     ) -> AsyncGenerator[AsyncMessage, None]:
-        """Messages from a ``/next`` long-poll loop, forever (retrying
-        connection errors, 5xx and 429 with backoff)."""
+        """Messages from a ``GET /next?wait=`` long-poll loop, forever.
+        Connection errors, 5xx and 429 are retried with backoff; other errors
+        (:class:`AuthError`, :class:`NotFound`, ...) are raised."""
         retry = Retrier(self._cfg.backoff)
         while not self._closed:
             try:
@@ -248,8 +258,15 @@ class AsyncConsumer:
     async def stream(
         self, queue_id: str, prefetch: int = 10, lease: Optional[Number] = None
     ) -> AsyncGenerator[AsyncMessage, None]:
-        """Messages from the queue's SSE stream, forever, reconnecting with
-        backoff; see :meth:`Consumer.stream`."""
+        """Messages from the queue's Server-Sent Events stream, forever.
+
+        At most ``prefetch`` unsettled messages are leased to the stream. On a
+        network error, a silent connection, a 5xx or 429, or the end of the
+        response, it reconnects with capped exponential backoff and jitter.
+        When the relay sends ``event: close`` it checks why and raises
+        :class:`NotFound` (queue deleted) or :class:`AuthError` (token revoked
+        or expired); errors that a retry cannot fix are raised at once.
+        """
         url = self._cfg._queue_url(queue_id, "stream")
         params = self._cfg._stream_params(prefetch, lease)
         what = f"stream {queue_id}"
@@ -312,6 +329,8 @@ class AsyncConsumer:
             await asyncio.sleep(delay)
 
     async def _check_after_close(self, queue_id: str, reason: str) -> None:
+        """After ``event: close``: raise NotFound/AuthError if the queue is
+        gone or the token no longer works; return if both are fine."""
         try:
             await self._send(
                 "POST",
@@ -335,8 +354,14 @@ class AsyncConsumer:
         lease: Optional[Number] = None,
         max_messages: Optional[int] = None,
     ) -> int:
-        """Like :meth:`Consumer.run`; ``handler`` may be a coroutine function
-        or a plain function."""
+        """Call ``handler(msg)`` for each message and settle it: a normal
+        return acks; raising :class:`Reject` rejects (dead letter); raising
+        :class:`Nack` nacks with its delay; any other exception nacks with the
+        exception's text as the reason. A handler that settled the message
+        itself is left alone. ``mode`` is ``"stream"`` (SSE) or ``"poll"``
+        (``/next``). Runs forever, or until ``max_messages`` were handled;
+        returns how many were. A handler may also be a coroutine
+        function."""
         if mode not in ("stream", "poll"):
             raise ValueError(f"mode must be 'stream' or 'poll', not {mode!r}")
         if max_messages is not None and max_messages <= 0:
@@ -382,4 +407,5 @@ class AsyncConsumer:
                 raise
             log.warning("hookbay: closed before %s of %s; it will be redelivered", outcome, msg.id)
         except HookbayError as e:
+            # the lease is lost or the relay is away: the message comes again
             log.warning("hookbay: could not %s %s: %s", outcome, msg.id, e)

@@ -1,3 +1,4 @@
+# Generated from _async.py by tools/unasync.py: edit that file, then run the tool.
 """The blocking consumer."""
 
 from __future__ import annotations
@@ -361,9 +362,7 @@ class Consumer:
         if max_messages is not None and max_messages <= 0:
             return 0
         if mode == "stream":
-            source: Generator[Message, None, None] = self.stream(
-                queue_id, prefetch=prefetch, lease=lease
-            )
+            source = self.stream(queue_id, prefetch=prefetch, lease=lease)
         else:
             source = self.poll(queue_id, wait=wait, lease=lease)
         handled = 0
