@@ -229,6 +229,10 @@ pub async fn start(cfg: &Config) -> Result<Running, StartError> {
             .configure(http::routes)
     })
     .workers(workers)
+    // a client that closes its side has gone: end its long poll or stream
+    // at once (no lease for a poll nobody reads; a closed stream's task and
+    // keep-alives stop now, not after two failed writes)
+    .h1_allow_half_closed(false)
     // small writes (SSE events, 204s) must not wait for Nagle + delayed ACK
     .on_connect(|conn, _| {
         if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {

@@ -155,6 +155,16 @@ impl Notifier {
         Notifier { inner }
     }
 
+    /// How many waiters of this node watch `queue` of `source` (long
+    /// polls, streams, tails) right now.
+    pub fn watchers(&self, source: &str, queue: &str) -> usize {
+        self.inner
+            .lock()
+            .get(source)
+            .and_then(|qs| qs.get(queue))
+            .map_or(0, |e| e.watchers)
+    }
+
     /// Register as a waiter on `queue` of `source`.
     pub fn watch(&self, source: &str, queue: &str) -> Watch {
         let mut map = self.inner.lock();

@@ -2,7 +2,8 @@
 //! patched HTTP layer (vendor/README.md: an idle connection gives back its
 //! I/O buffers) lets go of a buffer and must take a fresh one — pipelined
 //! requests, bodies that arrive in pieces, a keep-alive connection used
-//! again after it went idle.
+//! again after it went idle — and a client that closes its side while it
+//! waits.
 
 use std::time::Duration;
 
@@ -149,7 +150,43 @@ async fn a_keep_alive_connection_serves_again_after_idling(b: Backend) {
     );
 }
 
+async fn a_long_poll_whose_client_left_takes_no_message(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
+    let t = relay.tenant().await;
+    let (src, ingest) = relay.source(&t, json!({})).await;
+    let q = relay.queue(&t, &src, json!({})).await;
+    let notifier = &relay.running.state.notifier;
+    let mut tcp = TcpStream::connect(relay.running.addr)
+        .await
+        .expect("connect");
+    let get = format!(
+        "GET /v1/queues/{q}/next?wait=30 HTTP/1.1\r\nHost: relay\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        t.token
+    );
+    tcp.write_all(get.as_bytes()).await.expect("write");
+    eventually(Duration::from_secs(10), || async {
+        notifier.watchers(&src, &q) == 1
+    })
+    .await;
+    // the client goes away; its poll must end now, not after 30 s
+    drop(tcp);
+    eventually(Duration::from_secs(10), || async {
+        notifier.watchers(&src, &q) == 0
+    })
+    .await;
+    relay.ingest(&ingest, "text/plain", "for a reader").await;
+    let d = relay
+        .next(&t, &q, "")
+        .await
+        .expect("the message, not leased away");
+    assert_eq!(d.body, b"for a reader");
+    assert_eq!(d.meta["attempt"], 1, "{}", d.meta);
+}
+
 crate::both!(
+    a_long_poll_whose_client_left_takes_no_message,
     pipelined_requests_are_each_answered_in_order,
     a_body_that_arrives_in_pieces_is_stored_whole,
     a_keep_alive_connection_serves_again_after_idling,
