@@ -48,9 +48,8 @@ async fn response(r: &mut BufReader<TcpStream>) -> (u16, Vec<u8>) {
 
 /// `POST` head for the ingest URL `url` with a body of `len` bytes.
 fn ingest_head(url: &str, len: usize) -> String {
-    let path = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]));
+    let url = url::Url::parse(url).expect("ingest url");
+    let path = url.path();
     format!(
         "POST {path} HTTP/1.1\r\nHost: relay\r\nContent-Type: application/octet-stream\r\n\
          Content-Length: {len}\r\n\r\n"

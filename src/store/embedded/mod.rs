@@ -75,7 +75,7 @@ struct Inner {
     /// a reader of its own for the reaper's depth counts, which walk every
     /// delivery's index entry: under a backlog of millions they take long
     /// enough that they must not hold the request path's readers
-    counting: Mutex<Connection>,
+    counting: Readers,
     /// token buckets (one process: no need to share them on disk)
     rates: Mutex<HashMap<(String, String), (f64, i64)>>,
     /// the last depth count of each source (see `EmbeddedStore::depth`)
@@ -166,17 +166,19 @@ impl EmbeddedStore {
             r.pragma_update(None, "query_only", true).map_err(db_err)?;
             conns.push(r);
         }
-        let readers = Readers::start(conns).map_err(|e| OpenError::Threads(path.clone(), e))?;
+        let threads_err = |e| OpenError::Threads(path.clone(), e);
+        let readers = Readers::start("hookbay-reader", conns).map_err(threads_err)?;
         let counting = open_conn(&path).map_err(db_err)?;
         counting
             .pragma_update(None, "query_only", true)
             .map_err(db_err)?;
+        let counting = Readers::start("hookbay-counter", vec![counting]).map_err(threads_err)?;
         let writer = Writer::start(w, notifier).map_err(db_err)?;
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
                 writer,
                 readers,
-                counting: Mutex::new(counting),
+                counting,
                 rates: Mutex::new(HashMap::new()),
                 depths: crate::cache::TtlCache::with_ttl(DEPTH_EVERY),
                 busy: Default::default(),
@@ -233,29 +235,27 @@ impl EmbeddedStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let answer = self.inner.readers.run(f);
-        match tokio::time::timeout(self.inner.op_timeout, answer).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(StoreError::Failed(
-                "a query on a reader thread panicked".into(),
-            )),
-            Err(_) => Err(StoreError::timed_out(self.inner.op_timeout)),
-        }
+        self.read_on(&self.inner.readers, f).await
     }
 
-    /// `read` on the depth-counting connection (no reader permit).
+    /// `read` on the depth-counting connection's own thread.
     async fn read_counts<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let inner = self.inner.clone();
-        let run = tokio::task::spawn_blocking(move || {
-            let conn = inner.counting.lock().unwrap_or_else(|p| p.into_inner());
-            f(&conn)
-        });
-        match tokio::time::timeout(self.inner.op_timeout, run).await {
+        self.read_on(&self.inner.counting, f).await
+    }
+
+    async fn read_on<T: Send + 'static>(
+        &self,
+        pool: &Readers,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.inner.op_timeout, pool.run(f)).await {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => Err(StoreError::Failed(Box::new(e))),
+            Ok(Err(_)) => Err(StoreError::Failed(
+                "a query on a reader thread panicked".into(),
+            )),
             Err(_) => Err(StoreError::timed_out(self.inner.op_timeout)),
         }
     }

@@ -24,14 +24,14 @@ pub(super) struct Readers {
 }
 
 impl Readers {
-    /// One thread per connection.
-    pub(super) fn start(conns: Vec<Connection>) -> std::io::Result<Readers> {
+    /// One thread per connection, named `<name>-<i>`.
+    pub(super) fn start(name: &str, conns: Vec<Connection>) -> std::io::Result<Readers> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for (i, conn) in conns.into_iter().enumerate() {
             let queue = queue.clone();
             std::thread::Builder::new()
-                .name(format!("hookbay-reader-{i}"))
+                .name(format!("{name}-{i}"))
                 .spawn(move || loop {
                     // the lock is held only while waiting for the next job
                     let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
@@ -75,7 +75,7 @@ mod tests {
         let conns = (0..n)
             .map(|_| Connection::open_in_memory().expect("memory db"))
             .collect();
-        Readers::start(conns).expect("threads")
+        Readers::start("hookbay-reader", conns).expect("threads")
     }
 
     #[tokio::test]
