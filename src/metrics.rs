@@ -83,6 +83,12 @@ pub fn store_batch(kind: &'static str, requests: u64) {
     metrics::counter!("hookbay_store_batched_requests_total", "kind" => kind).increment(requests);
 }
 
+/// Deleted sources and queues whose rows the embedded store is still
+/// removing.
+pub fn purges_pending(n: u64) {
+    metrics::gauge!("hookbay_store_purges_pending").set(n as f64);
+}
+
 /// One group commit of the embedded store with `changes` changes in it.
 pub fn store_commit(changes: u64) {
     metrics::counter!("hookbay_store_commits_total").increment(1);

@@ -367,3 +367,95 @@ async fn embedded_serve_with_nothing_configured_runs_end_to_end_in_hookbay_data(
     );
     assert!(!log.contains("redis"), "no Redis anywhere: {log}");
 }
+
+/// Deleting a source answers at once and its rows are purged right after,
+/// a chunk at a time (more rows here than one chunk in every table), while
+/// the relay serves: a source created meanwhile gets a number of its own
+/// and never loses or sees a purged row, and a purge cut short by a stop
+/// resumes at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_a_deleted_sources_rows_are_purged_after_the_delete_and_resume_after_a_restart() {
+    let store = Storage::start(Backend::Embedded);
+    let relay = Relay::start(&store).await;
+    let t = relay.tenant().await;
+    let (src, ingest) = relay
+        .source(&t, json!({"dedupe": {"header": "x-id"}}))
+        .await;
+    let q1 = relay.queue(&t, &src, json!({})).await;
+    relay.queue(&t, &src, json!({})).await;
+    let mut tasks = vec![];
+    for w in 0..8 {
+        let (http, ingest) = (relay.http.clone(), ingest.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..300 {
+                let r = http
+                    .post(&ingest)
+                    .header("x-id", format!("{w}-{i}"))
+                    .body(format!("m{w}-{i}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 202);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let d = relay.next(&t, &q1, "").await.expect("a lease");
+    let db = store.sqlite();
+    let rows = |db: &rusqlite::Connection, table: &str| -> i64 {
+        db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(rows(&db, "messages"), 2_400);
+    assert_eq!(rows(&db, "deliveries"), 4_800);
+    assert_eq!(rows(&db, "dedupe"), 2_400);
+
+    let r = relay.delete(&t.token, &format!("/v1/sources/{src}")).await;
+    assert_eq!(r.status(), 204);
+    // gone from every view at once
+    assert_eq!(
+        relay
+            .get(&t.token, &format!("/v1/queues/{q1}"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(relay.settle(&d.meta, "ackUrl", None).await, 404);
+    // the newest source was deleted: a new one must not take its number
+    let (src2, ingest2) = relay.source(&t, json!({})).await;
+    let q2 = relay.queue(&t, &src2, json!({})).await;
+    relay.ingest(&ingest2, "text/plain", "fresh").await;
+    let left = store.mentions(&src).await;
+    assert!(left.is_empty(), "purged: {left:?}");
+    assert_eq!(rows(&db, "messages"), 1);
+    assert_eq!(rows(&db, "deliveries"), 1);
+    assert_eq!(rows(&db, "dedupe"), 0);
+    assert_eq!(relay.counts(&t, &q2).await["ready"], 1);
+    let page = relay
+        .get_json(&t.token, &format!("/v1/sources/{src2}/messages"))
+        .await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
+    let fresh = relay
+        .next(&t, &q2, "")
+        .await
+        .expect("the new source's message");
+    assert_eq!(fresh.body, b"fresh");
+
+    // a purge the process did not finish: it resumes at the next start
+    relay.running.stop().await;
+    db.execute_batch(
+        "INSERT INTO messages (sn, ms, seq, method, path, query, headers, body, verified, \
+         scheme, size) VALUES (999, 1, 0, 'POST', '/', '', '[]', x'00', 0, 'none', 1); \
+         INSERT INTO purges (kind, n) VALUES (1, 999);",
+    )
+    .unwrap();
+    let relay = Relay::start(&store).await;
+    eventually(Duration::from_secs(30), || async {
+        rows(&db, "purges") == 0
+    })
+    .await;
+    assert_eq!(rows(&db, "messages"), 1, "only the live source's message");
+    assert_eq!(relay.counts(&t, &q2).await["leased"], 1);
+}

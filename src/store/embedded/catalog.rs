@@ -6,6 +6,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 
+use super::purge;
 use super::{now_ms, EmbeddedStore};
 use crate::model::{Queue, Source, Tenant, TokenRecord};
 use crate::store::types::{retention_ms, Usage};
@@ -239,11 +240,18 @@ impl EmbeddedStore {
         let retention = retention_ms(s.retention_hours) as i64;
         self.write(move |c| {
             c.db.prepare_cached(
-                "INSERT INTO sources (id, ingest_key, rec, retention_ms) VALUES (?1, ?2, ?3, ?4) \
+                "INSERT INTO sources (sn, id, ingest_key, rec, retention_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT (id) DO UPDATE SET rec = excluded.rec, \
                  retention_ms = excluded.retention_ms",
             )?
-            .execute(params![id, key, rec, retention])?;
+            .execute(params![
+                purge::next_number(c.db, purge::SOURCE)?,
+                id,
+                key,
+                rec,
+                retention
+            ])?;
             add_member(c.db, &tenant, "sources", &id)
         })
         .await
@@ -297,37 +305,39 @@ impl EmbeddedStore {
             .await
     }
 
-    /// Delete a source with its queues, messages and delivery state in one
-    /// change.
+    /// Delete a source with its queues in one change; their messages,
+    /// delivery states and dedupe keys are purged right after, in chunks
+    /// (see `purge`).
     pub async fn delete_source(&self, s: &Source) -> Result<()> {
         let (id, tenant) = (s.id.clone(), s.tenant_id.clone());
-        self.write(move |c| {
-            let db = c.db;
-            let Some(sn) = super::rows::source_number(db, &id)? else {
+        let deleted = self
+            .write(move |c| {
+                let db = c.db;
+                let Some(sn) = super::rows::source_number(db, &id)? else {
+                    remove_member(db, &tenant, "sources", &id)?;
+                    return Ok(());
+                };
+                // out of the catalog now; the rows go a chunk at a time (purge.rs)
+                let queues: Vec<(i64, String)> = db
+                    .prepare_cached("SELECT qn, id FROM queues WHERE sn = ?1")?
+                    .query_map([sn], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for (qn, q) in &queues {
+                    purge::schedule(db, purge::QUEUE, *qn)?;
+                    remove_member(db, &tenant, "queues", q)?;
+                }
+                purge::schedule(db, purge::SOURCE, sn)?;
+                db.prepare_cached("DELETE FROM queues WHERE sn = ?1")?
+                    .execute([sn])?;
+                db.prepare_cached("DELETE FROM sources WHERE sn = ?1")?
+                    .execute([sn])?;
                 remove_member(db, &tenant, "sources", &id)?;
-                return Ok(());
-            };
-            let queues = all(db, "SELECT id FROM queues WHERE sn = ?1", [sn])?;
-            db.prepare_cached(
-                "DELETE FROM deliveries WHERE qn IN (SELECT qn FROM queues WHERE sn = ?1)",
-            )?
-            .execute([sn])?;
-            db.prepare_cached("DELETE FROM messages WHERE sn = ?1")?
-                .execute([sn])?;
-            db.prepare_cached("DELETE FROM dedupe WHERE sn = ?1")?
-                .execute([sn])?;
-            db.prepare_cached("DELETE FROM queues WHERE sn = ?1")?
-                .execute([sn])?;
-            for q in &queues {
-                remove_member(db, &tenant, "queues", q)?;
-            }
-            db.prepare_cached("DELETE FROM sources WHERE sn = ?1")?
-                .execute([sn])?;
-            remove_member(db, &tenant, "sources", &id)?;
-            c.mem.trim.remove(&sn);
-            Ok(())
-        })
-        .await
+                c.mem.trim.remove(&sn);
+                Ok(())
+            })
+            .await;
+        self.inner.purger.kick();
+        deleted
     }
 
     // ---- queues ------------------------------------------------------------
@@ -344,11 +354,21 @@ impl EmbeddedStore {
             // attached (leasing answers "gone")
             let sn = super::rows::source_number(db, &source)?.unwrap_or(-1);
             db.prepare_cached(
-                "INSERT INTO queues (id, sn, rec, lease_ms, max_attempts, init_ms, mult, cap_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                "INSERT INTO queues (qn, id, sn, rec, lease_ms, max_attempts, init_ms, mult, cap_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                  ON CONFLICT (id) DO UPDATE SET rec = excluded.rec",
             )?
-            .execute(params![id, sn, rec, lease, max, init, mult, cap])?;
+            .execute(params![
+                purge::next_number(db, purge::QUEUE)?,
+                id,
+                sn,
+                rec,
+                lease,
+                max,
+                init,
+                mult,
+                cap
+            ])?;
             bump_routes(db, &id)?;
             add_member(db, &tenant, "queues", &id)
         })
@@ -391,18 +411,25 @@ impl EmbeddedStore {
 
     pub async fn delete_queue(&self, q: &Queue) -> Result<()> {
         let (id, tenant) = (q.id.clone(), q.tenant_id.clone());
-        self.write(move |c| {
-            let db = c.db;
-            bump_routes(db, &id)?;
-            db.prepare_cached(
-                "DELETE FROM deliveries WHERE qn = (SELECT qn FROM queues WHERE id = ?1)",
-            )?
-            .execute([&id])?;
-            db.prepare_cached("DELETE FROM queues WHERE id = ?1")?
-                .execute([&id])?;
-            remove_member(db, &tenant, "queues", &id)
-        })
-        .await
+        let deleted = self
+            .write(move |c| {
+                let db = c.db;
+                bump_routes(db, &id)?;
+                let qn: Option<i64> = db
+                    .prepare_cached("SELECT qn FROM queues WHERE id = ?1")?
+                    .query_row([&id], |r| r.get(0))
+                    .optional()?;
+                if let Some(qn) = qn {
+                    // its delivery states go a chunk at a time (purge.rs)
+                    purge::schedule(db, purge::QUEUE, qn)?;
+                }
+                db.prepare_cached("DELETE FROM queues WHERE id = ?1")?
+                    .execute([&id])?;
+                remove_member(db, &tenant, "queues", &id)
+            })
+            .await;
+        self.inner.purger.kick();
+        deleted
     }
 
     /// The source's routing version and its queues' records, read in one

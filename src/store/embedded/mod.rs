@@ -15,6 +15,7 @@ mod backup;
 mod catalog;
 mod engine;
 mod import;
+mod purge;
 mod readers;
 mod reads;
 mod rows;
@@ -70,6 +71,8 @@ pub struct EmbeddedStore {
 
 struct Inner {
     writer: Writer,
+    /// removes deleted sources' and queues' rows in the background
+    purger: purge::Purger,
     /// `READERS` threads with a connection each (see `read`)
     readers: Readers,
     /// a reader of its own for the reaper's depth counts, which walk every
@@ -174,9 +177,11 @@ impl EmbeddedStore {
             .map_err(db_err)?;
         let counting = Readers::start("hookbay-counter", vec![counting]).map_err(threads_err)?;
         let writer = Writer::start(w, notifier).map_err(db_err)?;
+        let purger = purge::Purger::start(writer.clone()).map_err(threads_err)?;
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
                 writer,
+                purger,
                 readers,
                 counting,
                 rates: Mutex::new(HashMap::new()),

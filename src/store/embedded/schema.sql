@@ -112,4 +112,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (qn, state, k);
 
+-- deleted sources (kind 1, n = sn: messages, dedupe keys) and queues
+-- (kind 0, n = qn: delivery states) whose rows are still being removed, a
+-- chunk at a time (purge.rs); their numbers are not reused meanwhile
+CREATE TABLE IF NOT EXISTS purges (
+  kind INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (kind, n)
+) WITHOUT ROWID;
+
 INSERT OR IGNORE INTO meta (k, v) VALUES ('schema', '1');

@@ -108,6 +108,7 @@ where
 }
 
 /// The handle callers submit changes through.
+#[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Box<dyn Change>>,
     health: Arc<Health>,

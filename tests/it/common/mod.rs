@@ -329,6 +329,20 @@ impl Storage {
             Storage::Embedded(_) => {
                 let db = self.sqlite();
                 let mut out = vec![];
+                // deleted sources' and queues' rows are removed in chunks
+                // right after the delete (purge.rs): wait for that to end
+                let purges = |db: &rusqlite::Connection| -> i64 {
+                    db.query_row("SELECT count(*) FROM purges", [], |r| r.get(0))
+                        .expect("purges")
+                };
+                let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                while purges(&db) > 0 && std::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let left = purges(&db);
+                if left > 0 {
+                    out.push(format!("purges not finished after 30 s ({left})"));
+                }
                 let text_cols = [
                     ("meta", "v"),
                     ("tenants", "id"),
