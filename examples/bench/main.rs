@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
+mod raw;
+
 const ADMIN: &str = "bench-admin-token-0123456789";
 
 fn free_port() -> u16 {
@@ -337,6 +339,10 @@ async fn latency_phase(api: &Api, secs: u64, rate: u64) -> (usize, f64, f64) {
     (lat.len(), p50, p99)
 }
 
+/// Acks in flight at once in the SSE phase (the stream's prefetch window
+/// is 100), each connection with one request at a time.
+const ACK_CONNS: usize = 32;
+
 async fn settle_sse_phase(api: &Api, n: u64) -> f64 {
     let (url, qs) = api.setup(1).await;
     preload(&api.http, &url, n, 50).await;
@@ -352,28 +358,50 @@ async fn settle_sse_phase(api: &Api, n: u64) -> f64 {
         .expect("stream");
     let started = Instant::now();
     let cpu = cpu_now();
-    let mut events = Box::pin(sse_events(resp));
     let done = Arc::new(AtomicU64::new(0));
-    let mut got = 0;
-    while got < n {
-        let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(10), events.next()).await
+    // the acks go out over keep-alive connections of the minimal client
+    let mut lanes = vec![];
+    let mut ackers = vec![];
+    for _ in 0..ACK_CONNS {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        lanes.push(tx);
+        let (base, done) = (api.base.clone(), done.clone());
+        ackers.push(tokio::spawn(async move {
+            let mut conn = raw::Conn::connect(&base).await.expect("connect");
+            while let Some(target) = rx.recv().await {
+                let r = conn.send("POST", &target, None, b"").await.expect("ack");
+                if r.status == 204 {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let mut parser = hookbay::sse::Parser::new();
+    let mut body = resp.bytes_stream();
+    let mut got = 0u64;
+    'read: while got < n {
+        let Ok(Some(Ok(chunk))) = tokio::time::timeout(Duration::from_secs(10), body.next()).await
         else {
             break;
         };
-        got += 1;
-        let ack = ev["meta"]["ackUrl"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let (http, done) = (api.http.clone(), done.clone());
-        tokio::spawn(async move {
-            if http.post(ack).send().await.is_ok_and(|r| r.status() == 204) {
-                done.fetch_add(1, Ordering::Relaxed);
+        for ev in parser.push(&chunk) {
+            if ev.event != "message" {
+                continue;
             }
-        });
+            let Some(ack) = raw::json_str(&ev.data, "ackUrl") else {
+                continue;
+            };
+            let lane = &lanes[got as usize % ACK_CONNS];
+            let _ = lane.send(raw::target(&ack).to_string());
+            got += 1;
+            if got >= n {
+                break 'read;
+            }
+        }
     }
-    while done.load(Ordering::Relaxed) < got && started.elapsed() < Duration::from_secs(120) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    drop(lanes);
+    for a in ackers {
+        let _ = a.await;
     }
     let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
     println!(
@@ -461,11 +489,27 @@ async fn drain(api: &Api, q: &str, limit: u64) -> (f64, u64) {
 }
 
 /// What the backend holds, in bytes: Redis `used_memory`, or the embedded
-/// data dir's files (database and WAL).
+/// data dir's files (database and WAL) less the database's free pages (the
+/// pages deleted sources left, which new rows take first).
 async fn stored_bytes(data: &std::path::Path, redis_port: Option<u16>) -> f64 {
     match redis_port {
         Some(_) => redis_info(redis_port, "memory", "used_memory").await,
-        None => dir_bytes(data) as f64,
+        None => {
+            let free: i64 = rusqlite::Connection::open_with_flags(
+                data.join(hookbay::store::embedded::DB_FILE),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT f.freelist_count * p.page_size \
+                     FROM pragma_freelist_count f, pragma_page_size p",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap_or(0);
+            dir_bytes(data) as f64 - free as f64
+        }
     }
 }
 
@@ -541,6 +585,35 @@ async fn reset(api: &Api, redis_port: Option<u16>) {
             .await
             .expect("delete source");
         assert!(r.status().is_success(), "delete source: {}", r.status());
+    }
+    // the embedded store removes a deleted source's rows right after
+    // (hookbay_store_purges_pending counts what is left)
+    let started = Instant::now();
+    loop {
+        let m = api
+            .http
+            .get(format!("{}/metrics", api.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .unwrap_or_default();
+        let pending = m
+            .lines()
+            .find_map(|l| l.strip_prefix("hookbay_store_purges_pending "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if pending == 0.0 || started.elapsed() > Duration::from_secs(600) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if started.elapsed() > Duration::from_millis(500) {
+        println!(
+            "  (waited {:.1} s for the deleted sources' rows to be purged)",
+            started.elapsed().as_secs_f64()
+        );
     }
     let Some(p) = redis_port else {
         return;
@@ -628,29 +701,31 @@ async fn settle_poll_phase(api: &Api, n: u64) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = vec![];
     for _ in 0..8 {
-        let (http, next, token, done) = (
-            api.http.clone(),
-            format!("{}/v1/queues/{}/next", api.base, qs[0]),
+        let (base, next, token, done) = (
+            api.base.clone(),
+            format!("/v1/queues/{}/next", qs[0]),
             api.token.clone(),
             done.clone(),
         );
         tasks.push(tokio::spawn(async move {
+            let mut conn = raw::Conn::connect(&base).await.expect("connect");
             loop {
-                let r = http
-                    .get(&next)
-                    .bearer_auth(&token)
-                    .send()
+                let r = conn
+                    .send("GET", &next, Some(&token), b"")
                     .await
                     .expect("next");
-                if r.status() != 200 {
+                if r.status != 200 {
                     return;
                 }
-                let meta: Value =
-                    serde_json::from_str(r.headers()["x-hookbay-meta"].to_str().unwrap_or("{}"))
-                        .unwrap_or_default();
-                let _ = r.bytes().await;
-                let ack = meta["ackUrl"].as_str().unwrap_or_default();
-                if http.post(ack).send().await.is_ok_and(|r| r.status() == 204) {
+                let meta = r.meta.unwrap_or_default();
+                let Some(ack) = raw::json_str(&meta, "ackUrl") else {
+                    return;
+                };
+                let r = conn
+                    .send("POST", raw::target(&ack), None, b"")
+                    .await
+                    .expect("ack");
+                if r.status == 204 {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             }
