@@ -66,6 +66,19 @@ impl Api {
             .expect("json")
     }
 
+    /// An SSE stream of `queue` with a prefetch window of 100.
+    async fn stream(&self, queue: &str) -> reqwest::Response {
+        self.http
+            .get(format!(
+                "{}/v1/queues/{queue}/stream?prefetch=100",
+                self.base
+            ))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("stream")
+    }
+
     /// A fresh source with `queues` queues: (ingest url, queue ids).
     async fn setup(&self, queues: usize) -> (String, Vec<String>) {
         self.setup_with(queues, |_| Value::Null).await
@@ -253,16 +266,7 @@ fn sse_events(resp: reqwest::Response) -> impl futures_util::Stream<Item = Value
 /// Returns (delivered, p50 ms, p99 ms).
 async fn latency_phase(api: &Api, secs: u64, rate: u64) -> (usize, f64, f64) {
     let (url, qs) = api.setup(1).await;
-    let resp = api
-        .http
-        .get(format!(
-            "{}/v1/queues/{}/stream?prefetch=100",
-            api.base, qs[0]
-        ))
-        .bearer_auth(&api.token)
-        .send()
-        .await
-        .expect("stream");
+    let resp = api.stream(&qs[0]).await;
     let total = secs * rate;
     let http = api.http.clone();
     let epoch = Instant::now();
@@ -346,16 +350,7 @@ const ACK_CONNS: usize = 32;
 async fn settle_sse_phase(api: &Api, n: u64) -> f64 {
     let (url, qs) = api.setup(1).await;
     preload(&api.http, &url, n, 50).await;
-    let resp = api
-        .http
-        .get(format!(
-            "{}/v1/queues/{}/stream?prefetch=100",
-            api.base, qs[0]
-        ))
-        .bearer_auth(&api.token)
-        .send()
-        .await
-        .expect("stream");
+    let resp = api.stream(&qs[0]).await;
     let started = Instant::now();
     let cpu = cpu_now();
     let done = Arc::new(AtomicU64::new(0));
@@ -558,12 +553,14 @@ async fn aof_quiet(redis_port: Option<u16>) {
 }
 
 /// Start the next phase from an empty store: delete every source the
-/// phases before left (with their queues and messages) and, on Redis, the
-/// naive baseline's stream, then have Redis rewrite its AOF while nothing
-/// is measured. Without it a later phase measured Redis rewriting (fork,
-/// copy-on-write) the gigabytes the ingest phases had left, not the relay:
-/// ingest→SSE p99 at 5,000 msg/s was 40–112 ms in full runs against 4.6 ms
-/// alone. The backlog phase measures a big dataset on purpose.
+/// phases before left (with their queues and messages; on the embedded
+/// store, wait until their rows are purged) and, on Redis, the naive
+/// baseline's stream; then have Redis rewrite its AOF and hand freed memory
+/// back to the OS while nothing is measured. Without it a later phase
+/// measured Redis rewriting (fork, copy-on-write) the gigabytes the ingest
+/// phases had left, not the relay: ingest→SSE p99 at 5,000 msg/s was
+/// 40–112 ms in full runs against 4.6 ms alone. The backlog phase measures
+/// a big dataset on purpose.
 async fn reset(api: &Api, redis_port: Option<u16>) {
     let list: Value = api
         .http
@@ -626,6 +623,9 @@ async fn reset(api: &Api, redis_port: Option<u16>) {
     aof_quiet(redis_port).await;
     let _: redis::RedisResult<()> = redis::cmd("DEL").arg("naive").query_async(&mut c).await;
     let _: redis::RedisResult<String> = redis::cmd("BGREWRITEAOF").query_async(&mut c).await;
+    // and hand the freed memory back to the OS: a fork (the next AOF
+    // rewrite) copies page tables in proportion to the resident size
+    let _: redis::RedisResult<String> = redis::cmd("MEMORY").arg("PURGE").query_async(&mut c).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     aof_quiet(redis_port).await;
 }

@@ -128,6 +128,7 @@ impl Purger {
 /// Purge chunk after chunk until nothing is left, then sleep until kicked.
 /// Ends when the store is dropped (the kick channel closes).
 fn run(writer: &Writer, rx: &mpsc::Receiver<()>) {
+    let mut failing = false;
     while rx.recv().is_ok() {
         while rx.try_recv().is_ok() {}
         loop {
@@ -135,11 +136,17 @@ fn run(writer: &Writer, rx: &mpsc::Receiver<()>) {
                 .submit(false, step)
                 .ok()
                 .and_then(|done| done.blocking_recv().ok());
+            if matches!(left, Some(Ok(_))) && std::mem::take(&mut failing) {
+                tracing::info!("purging deleted sources' rows again");
+            }
             match left {
                 Some(Ok(0)) => break,
                 Some(Ok(_)) => std::thread::sleep(PAUSE),
                 Some(Err(e)) => {
-                    tracing::warn!(error = %e, "purging a deleted source's rows failed; retrying");
+                    // once per failing stretch (a full disk fails every try)
+                    if !std::mem::replace(&mut failing, true) {
+                        tracing::warn!(error = %e, "purging deleted sources' rows failed; retrying every second");
+                    }
                     std::thread::sleep(RETRY);
                 }
                 // the writer stopped: the store is going away
