@@ -158,3 +158,95 @@ fn run(writer: &Writer, rx: &mpsc::Receiver<()>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::embedded::writer::with_ctx;
+
+    fn db() -> Connection {
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch(super::super::SCHEMA).unwrap();
+        db
+    }
+
+    fn count(db: &Connection, sql: &str) -> i64 {
+        db.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Source 1 with `n` messages delivered to its queue 1, all deleted.
+    fn deleted_source(db: &Connection, n: i64) {
+        let tx = db.unchecked_transaction().unwrap();
+        for i in 0..n {
+            tx.execute(
+                "INSERT INTO messages (sn, ms, seq, method, path, query, headers, body, \
+                 verified, scheme, size) VALUES (1, ?1, 0, 'POST', '/', '', '[]', x'00', 0, \
+                 'none', 1)",
+                [i],
+            )
+            .unwrap();
+            tx.execute(
+                "INSERT INTO deliveries (msg, qn, state, k) VALUES (?1, 1, 0, ?1)",
+                [tx.last_insert_rowid()],
+            )
+            .unwrap();
+            tx.execute(
+                "INSERT INTO dedupe (sn, digest, ms, seq, expires) VALUES (1, ?1, ?2, 0, 0)",
+                params![format!("d{i}"), i],
+            )
+            .unwrap();
+        }
+        schedule(&tx, QUEUE, 1).unwrap();
+        schedule(&tx, SOURCE, 1).unwrap();
+        tx.commit().unwrap();
+    }
+
+    #[test]
+    fn a_purge_removes_a_chunk_per_step_queues_first_until_nothing_is_left() {
+        let db = db();
+        let n = 2 * CHUNK as i64 + 10;
+        deleted_source(&db, n);
+        let mut steps = 0;
+        let mut msgs = n;
+        loop {
+            let left = with_ctx(&db, step).unwrap();
+            steps += 1;
+            let deliveries = count(&db, "SELECT count(*) FROM deliveries");
+            let now = count(&db, "SELECT count(*) FROM messages");
+            assert!(msgs - now <= CHUNK as i64, "at most one chunk a step");
+            if now < n {
+                assert_eq!(deliveries, 0, "a queue's states go before the messages");
+            }
+            msgs = now;
+            if left == 0 {
+                break;
+            }
+            assert!(steps < 20, "the purge ends");
+        }
+        assert_eq!(msgs, 0);
+        assert_eq!(count(&db, "SELECT count(*) FROM dedupe"), 0);
+        assert_eq!(count(&db, "SELECT count(*) FROM purges"), 0);
+        // 3 chunks of deliveries + the empty check, the same for messages
+        assert!(steps >= 6, "{steps} steps");
+        assert_eq!(with_ctx(&db, step).unwrap(), 0, "nothing left to do");
+    }
+
+    #[test]
+    fn numbers_being_purged_are_not_given_out_again() {
+        let db = db();
+        assert_eq!(next_number(&db, SOURCE).unwrap(), 1);
+        assert_eq!(next_number(&db, QUEUE).unwrap(), 1);
+        schedule(&db, SOURCE, 7).unwrap();
+        schedule(&db, QUEUE, 3).unwrap();
+        assert_eq!(next_number(&db, SOURCE).unwrap(), 8);
+        assert_eq!(next_number(&db, QUEUE).unwrap(), 4);
+        db.execute(
+            "INSERT INTO sources (sn, id, ingest_key, rec, retention_ms) \
+             VALUES (9, 's', 'k', '{}', 0)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(next_number(&db, SOURCE).unwrap(), 10);
+        assert_eq!(pending(&db).unwrap(), 2);
+    }
+}

@@ -36,6 +36,22 @@ impl Ctx<'_> {
     }
 }
 
+/// Run `f` with a change context on `db` outside the writer thread (unit
+/// tests of change functions).
+#[cfg(test)]
+pub fn with_ctx<T>(db: &Connection, f: impl FnOnce(&mut Ctx<'_>) -> T) -> T {
+    let mut mem = Memory {
+        rank: 0,
+        trim: HashMap::new(),
+    };
+    let mut wakes = Vec::new();
+    f(&mut Ctx {
+        db,
+        mem: &mut mem,
+        wakes: &mut wakes,
+    })
+}
+
 /// Writer-local state that needs no durability: counters that only have
 /// to grow, and scan cursors that only save work.
 pub struct Memory {
