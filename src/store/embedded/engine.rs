@@ -453,12 +453,15 @@ fn reap(c: &mut Ctx<'_>, source_id: &str) -> Result<ReapTotals> {
             })?
             .take(REAP_BATCH)
             .collect::<rusqlite::Result<_>>()?;
+        // pending on a live queue: a deleted queue's rows (still being
+        // purged, see purge.rs) hold nothing back
         let mut pending = db.prepare_cached(
-            "SELECT 1 FROM deliveries WHERE msg = ?1 AND state IN (0, 1, 2) LIMIT 1",
+            "SELECT 1 FROM deliveries WHERE msg = ?1 AND state IN (0, 1, 2) \
+             AND qn IN (SELECT qn FROM queues WHERE sn = ?2) LIMIT 1",
         )?;
         let mut freed = 0i64;
         for (id, _, _, size) in &entries {
-            if pending.exists([id])? {
+            if pending.exists([*id, sn])? {
                 continue;
             }
             db.prepare_cached("DELETE FROM deliveries WHERE msg = ?1")?
