@@ -26,8 +26,10 @@ use crate::store::Result;
 pub const QUEUE: i64 = 0;
 pub const SOURCE: i64 = 1;
 
-/// Rows removed per writer change.
-const CHUNK: usize = 2_000;
+/// Rows removed per writer change. With ingest running beside a purge of
+/// 1.4 million rows (`wrk`, c=50): 2,000 → purged in 7 s, ingest p99
+/// 39.7 ms; 500 → 12.8–15.7 s, p99 9.6–17.4 ms.
+const CHUNK: usize = 500;
 /// The writer's breath between two chunks.
 const PAUSE: Duration = Duration::from_millis(2);
 /// Wait before trying again after a failed chunk (full disk, …).
