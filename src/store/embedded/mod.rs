@@ -7,6 +7,8 @@
 //! ingests (group commit), and no caller hears "done" before its change is
 //! on disk. Reads run on their own connections (WAL readers never block the
 //! writer). Waiting consumers are woken in-process right after the commit.
+//! A deleted source's or queue's rows are removed afterwards, in small
+//! chunks, by the purger thread (`purge`).
 //!
 //! The schema (`schema.sql`) is this backend's own; it shares only the
 //! value types of `store::types` with the Redis backend.
