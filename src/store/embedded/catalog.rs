@@ -327,7 +327,6 @@ impl EmbeddedStore {
                     remove_member(db, &tenant, "queues", q)?;
                 }
                 purge::schedule(db, purge::SOURCE, sn)?;
-                crate::metrics::purges_pending(purge::pending(db)?);
                 db.prepare_cached("DELETE FROM queues WHERE sn = ?1")?
                     .execute([sn])?;
                 db.prepare_cached("DELETE FROM sources WHERE sn = ?1")?
@@ -423,7 +422,6 @@ impl EmbeddedStore {
                 if let Some(qn) = qn {
                     // its delivery states go a chunk at a time (purge.rs)
                     purge::schedule(db, purge::QUEUE, qn)?;
-                    crate::metrics::purges_pending(purge::pending(db)?);
                 }
                 db.prepare_cached("DELETE FROM queues WHERE id = ?1")?
                     .execute([&id])?;

@@ -35,10 +35,12 @@ const PAUSE: Duration = Duration::from_millis(2);
 /// Wait before trying again after a failed chunk (full disk, …).
 const RETRY: Duration = Duration::from_secs(1);
 
-/// Record that the rows of source or queue `n` are to be removed.
+/// Record that the rows of source or queue `n` are to be removed (the
+/// purger is kicked once the change commits).
 pub fn schedule(db: &Connection, kind: i64, n: i64) -> Result<()> {
     db.prepare_cached("INSERT OR IGNORE INTO purges (kind, n) VALUES (?1, ?2)")?
         .execute([kind, n])?;
+    crate::metrics::purges_pending(pending(db)?);
     Ok(())
 }
 
