@@ -364,7 +364,7 @@ async fn settle_sse_phase(api: &Api, n: u64) -> f64 {
         ackers.push(tokio::spawn(async move {
             let mut conn = raw::Conn::connect(&base).await.expect("connect");
             while let Some(target) = rx.recv().await {
-                let r = conn.send("POST", &target, None, b"").await.expect("ack");
+                let r = conn.send("POST", &target, None).await.expect("ack");
                 if r.status == 204 {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
@@ -710,10 +710,7 @@ async fn settle_poll_phase(api: &Api, n: u64) -> f64 {
         tasks.push(tokio::spawn(async move {
             let mut conn = raw::Conn::connect(&base).await.expect("connect");
             loop {
-                let r = conn
-                    .send("GET", &next, Some(&token), b"")
-                    .await
-                    .expect("next");
+                let r = conn.send("GET", &next, Some(&token)).await.expect("next");
                 if r.status != 200 {
                     return;
                 }
@@ -722,7 +719,7 @@ async fn settle_poll_phase(api: &Api, n: u64) -> f64 {
                     return;
                 };
                 let r = conn
-                    .send("POST", raw::target(&ack), None, b"")
+                    .send("POST", raw::target(&ack), None)
                     .await
                     .expect("ack");
                 if r.status == 204 {

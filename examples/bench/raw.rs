@@ -1,7 +1,7 @@
 //! A minimal HTTP/1.1 client for the settle phases, as wrk is for ingest:
 //! one keep-alive connection, a request written as bytes, a response read
 //! by its status line, headers and `Content-Length` (or chunked) body.
-//! reqwest cost the bench 60–90 µs of CPU per message on the 2 cores the
+//! reqwest cost the bench 60–120 µs of CPU per message on the 2 cores the
 //! relay runs on; this costs a fraction, so the settle figures measure the
 //! relay rather than the load generator. It speaks only to the relay.
 
@@ -34,16 +34,15 @@ impl Conn {
         })
     }
 
-    /// `method` `target` (path and query) with an optional bearer token and
-    /// body (sent as JSON).
+    /// `method` `target` (path and query), with no body and an optional
+    /// bearer token.
     pub async fn send(
         &mut self,
         method: &str,
         target: &str,
         bearer: Option<&str>,
-        body: &[u8],
     ) -> std::io::Result<Response> {
-        let mut req = Vec::with_capacity(256 + body.len());
+        let mut req = Vec::with_capacity(256);
         req.extend_from_slice(method.as_bytes());
         req.push(b' ');
         req.extend_from_slice(target.as_bytes());
@@ -53,11 +52,7 @@ impl Conn {
             req.extend_from_slice(b"\r\nAuthorization: Bearer ");
             req.extend_from_slice(t.as_bytes());
         }
-        if !body.is_empty() {
-            req.extend_from_slice(b"\r\nContent-Type: application/json");
-        }
-        req.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
-        req.extend_from_slice(body);
+        req.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
         self.io.get_mut().write_all(&req).await?;
         self.read_response().await
     }
