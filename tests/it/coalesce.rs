@@ -5,13 +5,16 @@
 
 use futures_util::future::join_all;
 use hookbay::store::{
-    Fanout, IngestOutcome, NewMessage, SettleOp, SettleOutcome, Store, StoreError,
+    Fanout, IngestOutcome, NewMessage, SettleItem, SettleOp, SettleOutcome, Store, StoreError,
 };
 use serde_json::json;
 
 use crate::common::*;
 
-crate::both!(concurrent_ingests_each_keep_their_own_outcome);
+crate::both!(
+    concurrent_ingests_each_keep_their_own_outcome,
+    one_settle_call_applies_items_on_one_message_in_order,
+);
 
 /// A tenant, a source and two queues created through the store itself (no
 /// relay: nothing else talks to the store).
@@ -183,6 +186,76 @@ async fn concurrent_ingests_each_keep_their_own_outcome(b: Backend) {
     got.sort();
     got.dedup();
     assert_eq!(got.len(), 9, "the 9 ready deliveries of q2, each once");
+}
+
+/// Items of one call that touch the same delivery see each other's
+/// outcome, in order (an extend then an ack leaves it acked and out of the
+/// lease set; a second ack of it is stale; a nack after an extend
+/// redelivers it), however the backend reads and writes states in bulk.
+async fn one_settle_call_applies_items_on_one_message_in_order(b: Backend) {
+    let storage = Storage::start(b);
+    let store = hookbay::app::open_store(&config(&storage)).await.unwrap();
+    let (src, q1, _) = catalog(&store).await;
+    let (version, _) = store.source_routes(&src).await.unwrap();
+    let none: Vec<(String, bool)> = vec![];
+    for i in 0..3 {
+        let body = format!("s{i}").into_bytes();
+        let o = store
+            .ingest(&src, &message(&body, None, version, &none))
+            .await
+            .unwrap();
+        assert!(matches!(o, IngestOutcome::Stored { .. }));
+    }
+    let l = store.lease(&src, &q1, 3, 30_000).await.unwrap().unwrap();
+    assert_eq!(l.len(), 3);
+    let item = |i: usize, op: SettleOp| SettleItem {
+        stream_id: l[i].message.stream_id.clone(),
+        generation: l[i].generation,
+        op,
+        reason: String::new(),
+    };
+    let out = store
+        .settle_many(
+            &src,
+            &q1,
+            &[
+                item(0, SettleOp::Extend(60_000)),
+                item(0, SettleOp::Ack),
+                item(0, SettleOp::Ack),
+                item(1, SettleOp::Ack),
+                item(2, SettleOp::Extend(60_000)),
+                item(2, SettleOp::Nack(Some(0))),
+            ],
+        )
+        .await
+        .unwrap();
+    let states: Vec<String> = out
+        .iter()
+        .map(|o| match o {
+            SettleOutcome::Done { state, .. } => state.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        states,
+        ["leased", "acked", "Stale", "acked", "leased", "ready"],
+        "{out:?}"
+    );
+    let c = store.queue_counts(&src, &q1).await.unwrap();
+    assert_eq!((c.ready, c.leased), (1, 0), "{c:?}");
+    // the acked one keeps its history: one attempt, acked
+    let st = store
+        .delivery_state(&src, &q1, &l[0].message.stream_id)
+        .await
+        .unwrap()
+        .expect("state");
+    assert_eq!(st.history.len(), 1, "{st:?}");
+    assert_eq!(st.history[0].outcome.as_deref(), Some("ack"), "{st:?}");
+    // the nacked one is leased again, once, with its second attempt
+    let again = store.lease(&src, &q1, 10, 30_000).await.unwrap().unwrap();
+    let ids: Vec<&str> = again.iter().map(|l| l.message.stream_id.as_str()).collect();
+    assert_eq!(ids, [l[2].message.stream_id.as_str()]);
+    assert_eq!(again[0].attempt, 2);
 }
 
 async fn ack(

@@ -64,9 +64,24 @@ local function load_state(k, sid, pol)
   return nil
 end
 
-local function save_state(k, sid, st)
+local function encode_state(st)
   if st.h and #st.h == 0 then st.h = nil end
-  redis.call('HSET', k.st, sid, cjson.encode(st))
+  return cjson.encode(st)
+end
+
+local function save_state(k, sid, st)
+  redis.call('HSET', k.st, sid, encode_state(st))
+end
+
+-- `cmd key a1 a2 ...` over the arguments in `args` (none: no call), at most
+-- 1,000 per call (unpack's limit is a few thousand; pairs stay whole).
+-- One call for many members costs far less than a call each: every
+-- redis.call converts its arguments and reply, and every write command
+-- is an entry of its own in the AOF.
+local function call_many(cmd, key, args)
+  for i = 1, #args, 1000 do
+    redis.call(cmd, key, unpack(args, i, math.min(i + 999, #args)))
+  end
 end
 
 -- The source's queue set or a queue's filter changed: bump the routing

@@ -24,27 +24,50 @@ if lease <= 0 then lease = pol.lease end
 local want = tonumber(ARGV[2])
 local out = { 'ok', now }
 local n = 0
+-- a delivery in the ready list twice (pushed again while still there) is
+-- leased once: the later copy is dropped, as the state it would find is
+-- no longer ready
+local seen = {}
 while n < want do
-  local sid = redis.call('LPOP', k.ready)
-  if not sid then break end
-  local st = load_state(k, sid, pol)
-  local entry = redis.call('XRANGE', KEYS[1], sid, sid)
-  if st and st.s == 'ready' and #entry == 1 then
-    st.a = st.a + 1
-    st.g = (st.g or 0) + 1
-    st.s = 'leased'
-    st.e = now + lease
-    st.h = st.h or {}
-    table.insert(st.h, { n = st.a, l = now })
-    if #st.h > HISTORY_CAP then table.remove(st.h, 1) end
-    save_state(k, sid, st)
-    redis.call('ZADD', k.leased, st.e, sid)
-    n = n + 1
-    out[#out + 1] = { sid, st.a, st.g, st.e, pol.max, st.r or 0, entry[1][2] }
-  elseif st and #entry == 0 then
-    -- the message left the log (source retention): forget the delivery
-    redis.call('HDEL', k.st, sid)
+  -- a chunk at a time: its states read with one HMGET and written with one
+  -- HSET and one ZADD (a command per delivery cost more than the rest)
+  local sids = redis.call('LPOP', k.ready, math.min(want - n, 200))
+  if not sids then break end
+  local raws = redis.call('HMGET', k.st, unpack(sids))
+  local states, leased, gone = {}, {}, {}
+  for i, sid in ipairs(sids) do
+    if not seen[sid] then
+      seen[sid] = true
+      local st = false
+      if raws[i] then
+        st = cjson.decode(raws[i])
+      elseif sid_after(sid, pol.since) then
+        st = { s = 'ready', a = 0, g = 0 }
+      end
+      local entry = redis.call('XRANGE', KEYS[1], sid, sid)
+      if st and st.s == 'ready' and #entry == 1 then
+        st.a = st.a + 1
+        st.g = (st.g or 0) + 1
+        st.s = 'leased'
+        st.e = now + lease
+        st.h = st.h or {}
+        table.insert(st.h, { n = st.a, l = now })
+        if #st.h > HISTORY_CAP then table.remove(st.h, 1) end
+        states[#states + 1] = sid
+        states[#states + 1] = encode_state(st)
+        leased[#leased + 1] = st.e
+        leased[#leased + 1] = sid
+        n = n + 1
+        out[#out + 1] = { sid, st.a, st.g, st.e, pol.max, st.r or 0, entry[1][2] }
+      elseif st and #entry == 0 then
+        -- the message left the log (source retention): forget the delivery
+        gone[#gone + 1] = sid
+      end
+    end
   end
+  call_many('HSET', k.st, states)
+  call_many('ZADD', k.leased, leased)
+  call_many('HDEL', k.st, gone)
 end
 if moved > 0 then wake(source_of(KEYS[1]), q, redis.call('LLEN', k.ready)) end
 return out

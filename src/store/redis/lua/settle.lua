@@ -21,20 +21,35 @@ local k = { ready = KEYS[2], delayed = KEYS[3], leased = KEYS[4], dead = KEYS[5]
 local now = now_ms()
 local woken = 0
 
-local function settle_one(op, sid, gen, reason, num)
-  local st = load_state(k, sid)
+-- every item's state read with one HMGET up front; each state is written
+-- once at the end (one HSET), and acked deliveries leave the lease set in
+-- one ZREM: a command per item cost more than the rest of the item. An item
+-- sees the items before it (a sid twice in one call: the second finds the
+-- first's outcome), as when each wrote at once.
+local n = tonumber(ARGV[2])
+local sids = {}
+for i = 0, n - 1 do sids[i + 1] = ARGV[4 + 5 * i] end
+local raws = {}
+if n > 0 then raws = redis.call('HMGET', k.st, unpack(sids)) end
+local states, changed, acked = {}, {}, {}
+
+local function settle_one(i, op, sid, gen, reason, num)
+  local st = states[sid]
+  if st == nil then
+    st = raws[i] and cjson.decode(raws[i]) or false
+    states[sid] = st
+  end
   if not st then return { 'gone' } end
   if st.s ~= 'leased' or tonumber(st.g) ~= gen then return { 'stale' } end
   if st.e <= now then return { 'expired' } end
+  changed[#changed + 1] = sid
   if op == 'ack' then
-    redis.call('ZREM', k.leased, sid)
+    acked[#acked + 1] = sid
     close_attempt(st, 'ack', nil, now)
     st.s = 'acked'; st.e = nil
-    save_state(k, sid, st)
     return { 'ok', 'acked', 0 }
   elseif op == 'nack' then
     local res = fail_attempt(k, pol, sid, st, now, 'nack', reason, num)
-    save_state(k, sid, st)
     if res == 'ready' then woken = woken + 1 end
     return { 'ok', res, 0 }
   elseif op == 'reject' then
@@ -43,23 +58,32 @@ local function settle_one(op, sid, gen, reason, num)
     st.s = 'dead'; st.e = nil; st.dt = now
     if reason ~= '' then st.dr = reason else st.dr = 'rejected' end
     redis.call('ZADD', k.dead, now, sid)
-    save_state(k, sid, st)
     return { 'ok', 'dead', 0 }
   elseif op == 'extend' then
     st.e = now + num
     redis.call('ZADD', k.leased, st.e, sid)
-    save_state(k, sid, st)
     return { 'ok', 'leased', st.e }
   end
   return redis.error_reply('unknown op')
 end
 
 local out = { 'ok' }
-local n = tonumber(ARGV[2])
 for i = 0, n - 1 do
   local b = 3 + 5 * i
-  out[#out + 1] = settle_one(ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3],
+  out[#out + 1] = settle_one(i + 1, ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3],
     tonumber(ARGV[b + 4]))
 end
+-- an acked delivery is never leased again within the call (only
+-- lease.lua leases), so its removal from the lease set can wait till here
+call_many('ZREM', k.leased, acked)
+local written, seen = {}, {}
+for _, sid in ipairs(changed) do
+  if not seen[sid] then
+    seen[sid] = true
+    written[#written + 1] = sid
+    written[#written + 1] = encode_state(states[sid])
+  end
+end
+call_many('HSET', k.st, written)
 wake(source_of(KEYS[1]), q, woken)
 return out
