@@ -147,6 +147,56 @@ async fn lease_takes_up_to_max_in_order_and_waits_for_the_first(b: Backend) {
     assert_eq!(msgs[0]["meta"]["eventType"], "late.one");
 }
 
+/// A queue whose messages are not one run of the source's log (a filter
+/// leaves gaps; a nacked message goes to the back, out of log order)
+/// still gets each message whole and in queue order from one lease.
+async fn a_lease_of_many_reads_each_message_whole_across_gaps_and_redeliveries(b: Backend) {
+    let store = Storage::start(b);
+    let relay = Relay::start(&store).await;
+    let t = relay.tenant().await;
+    let (src, ingest) = relay
+        .source(&t, json!({"eventType": {"jsonPointer": "/type"}}))
+        .await;
+    let even = relay
+        .queue(&t, &src, json!({"filter": {"eventType": "even"}}))
+        .await;
+    let mut want = vec![];
+    for i in 0..9 {
+        let kind = if i % 2 == 0 { "even" } else { "odd" };
+        let body = format!(r#"{{"type":"{kind}","n":{i}}}"#);
+        relay
+            .ingest(&ingest, "application/json", body.clone())
+            .await;
+        if i % 2 == 0 {
+            want.push(body);
+        }
+    }
+    let payloads = |ms: &[Value]| -> Vec<String> {
+        ms.iter()
+            .map(|m| m["payload"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // the first two (gaps between them), then one nacked back to the end
+    let first = lease(&relay, &t, &even, json!({"max": 2})).await;
+    assert_eq!(payloads(&first), want[..2]);
+    assert_eq!(
+        relay
+            .settle(
+                &first[0]["meta"],
+                "nackUrl",
+                Some(json!({"delaySeconds": 0}))
+            )
+            .await,
+        204
+    );
+    assert_eq!(relay.settle(&first[1]["meta"], "ackUrl", None).await, 204);
+    let rest = lease(&relay, &t, &even, json!({"max": 10})).await;
+    let mut order = want[2..].to_vec();
+    order.push(want[0].clone());
+    assert_eq!(payloads(&rest), order);
+    assert_eq!(rest.last().unwrap()["meta"]["attempt"], 2);
+}
+
 async fn settle_applies_each_item_on_its_own_in_order(b: Backend) {
     let store = Storage::start(b);
     let relay = Relay::start(&store).await;
@@ -273,6 +323,7 @@ async fn a_malformed_settle_changes_nothing(b: Backend) {
 
 crate::both!(
     lease_takes_up_to_max_in_order_and_waits_for_the_first,
+    a_lease_of_many_reads_each_message_whole_across_gaps_and_redeliveries,
     settle_applies_each_item_on_its_own_in_order,
     a_malformed_settle_changes_nothing,
 );

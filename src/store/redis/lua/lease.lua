@@ -34,6 +34,16 @@ while n < want do
   local sids = redis.call('LPOP', k.ready, math.min(want - n, 200))
   if not sids then break end
   local raws = redis.call('HMGET', k.st, unpack(sids))
+  -- the chunk's log entries with one XRANGE over its span when it is a run
+  -- of the log in order (a queue that takes every message); what that
+  -- misses (filtered messages between, redeliveries) is read one by one
+  local entries = {}
+  local lo, hi = sids[1], sids[#sids]
+  if #sids > 1 and not sid_after(lo, hi) then
+    for _, e in ipairs(redis.call('XRANGE', KEYS[1], lo, hi, 'COUNT', #sids)) do
+      entries[e[1]] = e[2]
+    end
+  end
   local states, leased, gone = {}, {}, {}
   for i, sid in ipairs(sids) do
     if not seen[sid] then
@@ -44,8 +54,12 @@ while n < want do
       elseif sid_after(sid, pol.since) then
         st = { s = 'ready', a = 0, g = 0 }
       end
-      local entry = redis.call('XRANGE', KEYS[1], sid, sid)
-      if st and st.s == 'ready' and #entry == 1 then
+      local fields = entries[sid]
+      if not fields then
+        local e = redis.call('XRANGE', KEYS[1], sid, sid)
+        fields = e[1] and e[1][2]
+      end
+      if st and st.s == 'ready' and fields then
         st.a = st.a + 1
         st.g = (st.g or 0) + 1
         st.s = 'leased'
@@ -58,8 +72,8 @@ while n < want do
         leased[#leased + 1] = st.e
         leased[#leased + 1] = sid
         n = n + 1
-        out[#out + 1] = { sid, st.a, st.g, st.e, pol.max, st.r or 0, entry[1][2] }
-      elseif st and #entry == 0 then
+        out[#out + 1] = { sid, st.a, st.g, st.e, pol.max, st.r or 0, fields }
+      elseif st and not fields then
         -- the message left the log (source retention): forget the delivery
         gone[#gone + 1] = sid
       end
