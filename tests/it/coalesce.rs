@@ -378,3 +378,99 @@ async fn concurrent_ingests_share_one_script_call_redis_test() {
         );
     }
 }
+
+/// A delivery state the scripts cannot read (here written by hand; a bug
+/// or a damaged import in life) fails the call that meets it, and the
+/// bulk reads and writes lose nothing else: a lease puts the rest of its
+/// chunk back in order, a settle keeps the items applied before it.
+#[tokio::test]
+async fn an_unreadable_delivery_state_fails_its_call_and_loses_nothing_else_redis_test() {
+    let storage = Storage::start(Backend::Redis);
+    let store = hookbay::app::open_store(&config(&storage)).await.unwrap();
+    let (src, q1, _) = catalog(&store).await;
+    let (version, _) = store.source_routes(&src).await.unwrap();
+    let none: Vec<(String, bool)> = vec![];
+    let mut sids = vec![];
+    for i in 0..4 {
+        let body = format!("u{i}").into_bytes();
+        match store
+            .ingest(&src, &message(&body, None, version, &none))
+            .await
+            .unwrap()
+        {
+            IngestOutcome::Stored { stream_id, .. } => sids.push(stream_id),
+            o => panic!("{o:?}"),
+        }
+    }
+    // u0 and u1 leased and nacked back: ready list u2 u3 u0 u1, with
+    // states for u0 and u1
+    let l = store.lease(&src, &q1, 2, 30_000).await.unwrap().unwrap();
+    for d in &l {
+        let o = store
+            .settle(
+                &src,
+                &q1,
+                &d.message.stream_id,
+                d.generation,
+                SettleOp::Nack(Some(0)),
+                "",
+            )
+            .await
+            .unwrap();
+        assert!(matches!(o, SettleOutcome::Done { .. }), "{o:?}");
+    }
+    let st_key = format!("hb:{{{src}}}:q:{q1}:st");
+    let mut c = storage.redis().conn().await;
+    let _: () = redis::cmd("HSET")
+        .arg(&st_key)
+        .arg(&sids[0])
+        .arg("not json")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    // u2 and u3 leased, u0 unreadable: the call fails
+    assert!(store.lease(&src, &q1, 10, 30_000).await.is_err());
+    // u1 was put back and is leased next
+    let next = store.lease(&src, &q1, 10, 30_000).await.unwrap().unwrap();
+    let ids: Vec<&str> = next.iter().map(|l| l.message.stream_id.as_str()).collect();
+    assert_eq!(ids, [sids[1].as_str()]);
+    assert_eq!(next[0].attempt, 2);
+    let c1 = store.queue_counts(&src, &q1).await.unwrap();
+    assert_eq!(
+        (c1.ready, c1.leased),
+        (0, 3),
+        "u1, and u2 u3 of the failed call"
+    );
+
+    // a settle that meets the unreadable state after an ack keeps the ack
+    let _: () = redis::cmd("HSET")
+        .arg(&st_key)
+        .arg(&sids[0])
+        .arg(r#"{"s":"leased"}"#)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let items = [
+        SettleItem {
+            stream_id: sids[1].clone(),
+            generation: next[0].generation,
+            op: SettleOp::Ack,
+            reason: String::new(),
+        },
+        SettleItem {
+            stream_id: sids[0].clone(),
+            generation: 1,
+            op: SettleOp::Ack,
+            reason: String::new(),
+        },
+    ];
+    assert!(store.settle_many(&src, &q1, &items).await.is_err());
+    let st = store
+        .delivery_state(&src, &q1, &sids[1])
+        .await
+        .unwrap()
+        .expect("state");
+    assert_eq!(st.state, "acked");
+    let c1 = store.queue_counts(&src, &q1).await.unwrap();
+    assert_eq!(c1.leased, 2, "u1 left the lease set");
+}

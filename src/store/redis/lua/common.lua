@@ -64,6 +64,18 @@ local function load_state(k, sid, pol)
   return nil
 end
 
+-- A stored state as a table, or nil when it is not one this script can
+-- work with (not JSON, or without its state name and attempt count): the
+-- callers that write in bulk check before they count on it, so an
+-- unreadable state stops them before their writes are half done.
+local function decode_state(raw)
+  local ok, st = pcall(cjson.decode, raw)
+  if ok and type(st) == 'table' and type(st.s) == 'string' and type(st.a) == 'number' then
+    return st
+  end
+  return nil
+end
+
 local function encode_state(st)
   if st.h and #st.h == 0 then st.h = nil end
   return cjson.encode(st)

@@ -45,12 +45,28 @@ while n < want do
     end
   end
   local states, leased, gone = {}, {}, {}
+  local function flush()
+    call_many('HSET', k.st, states)
+    call_many('ZADD', k.leased, leased)
+    call_many('HDEL', k.st, gone)
+  end
   for i, sid in ipairs(sids) do
     if not seen[sid] then
       seen[sid] = true
       local st = false
       if raws[i] then
-        st = cjson.decode(raws[i])
+        st = decode_state(raws[i])
+        if not st then
+          -- an unreadable state: what came before it is leased and saved,
+          -- the rest of the chunk goes back to the head of the list in
+          -- order, and the call fails (Redis keeps a failed script's
+          -- writes, so nothing popped may be left behind)
+          flush()
+          local rest = {}
+          for j = #sids, i + 1, -1 do rest[#rest + 1] = sids[j] end
+          call_many('LPUSH', k.ready, rest)
+          return redis.error_reply('unreadable delivery state ' .. sid)
+        end
       elseif sid_after(sid, pol.since) then
         st = { s = 'ready', a = 0, g = 0 }
       end
@@ -79,9 +95,7 @@ while n < want do
       end
     end
   end
-  call_many('HSET', k.st, states)
-  call_many('ZADD', k.leased, leased)
-  call_many('HDEL', k.st, gone)
+  flush()
 end
 if moved > 0 then wake(source_of(KEYS[1]), q, redis.call('LLEN', k.ready)) end
 return out

@@ -25,7 +25,9 @@ local woken = 0
 -- once at the end (one HSET), and acked deliveries leave the lease set in
 -- one ZREM: a command per item cost more than the rest of the item. An item
 -- sees the items before it (a sid twice in one call: the second finds the
--- first's outcome), as when each wrote at once.
+-- first's outcome), as when each wrote at once. An unreadable state ends
+-- the call with an error after the items before it are written (Redis
+-- keeps a failed script's writes: no half-applied item is left behind).
 local n = tonumber(ARGV[2])
 local sids = {}
 for i = 0, n - 1 do sids[i + 1] = ARGV[4 + 5 * i] end
@@ -36,13 +38,19 @@ local states, changed, acked = {}, {}, {}
 local function settle_one(i, op, sid, gen, reason, num)
   local st = states[sid]
   if st == nil then
-    st = raws[i] and cjson.decode(raws[i]) or false
+    st = false
+    if raws[i] then
+      st = decode_state(raws[i])
+      if not st then return nil end
+    end
     states[sid] = st
   end
   if not st then return { 'gone' } end
   if st.s ~= 'leased' or tonumber(st.g) ~= gen then return { 'stale' } end
   if st.e <= now then return { 'expired' } end
-  changed[#changed + 1] = sid
+  if op == 'ack' or op == 'nack' or op == 'reject' or op == 'extend' then
+    changed[#changed + 1] = sid
+  end
   if op == 'ack' then
     acked[#acked + 1] = sid
     close_attempt(st, 'ack', nil, now)
@@ -67,23 +75,32 @@ local function settle_one(i, op, sid, gen, reason, num)
   return redis.error_reply('unknown op')
 end
 
+-- an acked delivery is never leased again within the call (only
+-- lease.lua leases), so its removal from the lease set can wait till here
+local function flush()
+  call_many('ZREM', k.leased, acked)
+  local written, seen = {}, {}
+  for _, sid in ipairs(changed) do
+    if not seen[sid] then
+      seen[sid] = true
+      written[#written + 1] = sid
+      written[#written + 1] = encode_state(states[sid])
+    end
+  end
+  call_many('HSET', k.st, written)
+  wake(source_of(KEYS[1]), q, woken)
+end
+
 local out = { 'ok' }
 for i = 0, n - 1 do
   local b = 3 + 5 * i
-  out[#out + 1] = settle_one(i + 1, ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3],
+  local r = settle_one(i + 1, ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3],
     tonumber(ARGV[b + 4]))
-end
--- an acked delivery is never leased again within the call (only
--- lease.lua leases), so its removal from the lease set can wait till here
-call_many('ZREM', k.leased, acked)
-local written, seen = {}, {}
-for _, sid in ipairs(changed) do
-  if not seen[sid] then
-    seen[sid] = true
-    written[#written + 1] = sid
-    written[#written + 1] = encode_state(states[sid])
+  if r == nil then
+    flush()
+    return redis.error_reply('unreadable delivery state ' .. ARGV[b + 1])
   end
+  out[#out + 1] = r
 end
-call_many('HSET', k.st, written)
-wake(source_of(KEYS[1]), q, woken)
+flush()
 return out
