@@ -91,6 +91,9 @@ pub fn build<'a>(state: &AppState, q: &'a Queue, l: &'a Lease) -> Meta<'a> {
 /// JSON with every non-ASCII character escaped, so it fits a header value.
 pub fn ascii_json<T: Serialize>(v: &T) -> String {
     let s = serde_json::to_string(v).unwrap_or_default();
+    if s.is_ascii() {
+        return s;
+    }
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if c.is_ascii() {
