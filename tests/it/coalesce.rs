@@ -188,6 +188,24 @@ async fn concurrent_ingests_each_keep_their_own_outcome(b: Backend) {
     assert_eq!(got.len(), 9, "the 9 ready deliveries of q2, each once");
 }
 
+/// Ingest `n` plain messages (to every queue); their stream ids.
+async fn ingest_plain(store: &Store, src: &str, n: usize) -> Vec<String> {
+    let (version, _) = store.source_routes(src).await.unwrap();
+    let mut sids = vec![];
+    for i in 0..n {
+        let body = format!("m{i}").into_bytes();
+        match store
+            .ingest(src, &message(&body, None, version, &[]))
+            .await
+            .unwrap()
+        {
+            IngestOutcome::Stored { stream_id, .. } => sids.push(stream_id),
+            o => panic!("{o:?}"),
+        }
+    }
+    sids
+}
+
 /// Items of one call that touch the same delivery see each other's
 /// outcome, in order (an extend then an ack leaves it acked and out of the
 /// lease set; a second ack of it is stale; a nack after an extend
@@ -196,16 +214,7 @@ async fn one_settle_call_applies_items_on_one_message_in_order(b: Backend) {
     let storage = Storage::start(b);
     let store = hookbay::app::open_store(&config(&storage)).await.unwrap();
     let (src, q1, _) = catalog(&store).await;
-    let (version, _) = store.source_routes(&src).await.unwrap();
-    let none: Vec<(String, bool)> = vec![];
-    for i in 0..3 {
-        let body = format!("s{i}").into_bytes();
-        let o = store
-            .ingest(&src, &message(&body, None, version, &none))
-            .await
-            .unwrap();
-        assert!(matches!(o, IngestOutcome::Stored { .. }));
-    }
+    ingest_plain(&store, &src, 3).await;
     let l = store.lease(&src, &q1, 3, 30_000).await.unwrap().unwrap();
     assert_eq!(l.len(), 3);
     let item = |i: usize, op: SettleOp| SettleItem {
@@ -388,20 +397,7 @@ async fn an_unreadable_delivery_state_fails_its_call_and_loses_nothing_else_redi
     let storage = Storage::start(Backend::Redis);
     let store = hookbay::app::open_store(&config(&storage)).await.unwrap();
     let (src, q1, _) = catalog(&store).await;
-    let (version, _) = store.source_routes(&src).await.unwrap();
-    let none: Vec<(String, bool)> = vec![];
-    let mut sids = vec![];
-    for i in 0..4 {
-        let body = format!("u{i}").into_bytes();
-        match store
-            .ingest(&src, &message(&body, None, version, &none))
-            .await
-            .unwrap()
-        {
-            IngestOutcome::Stored { stream_id, .. } => sids.push(stream_id),
-            o => panic!("{o:?}"),
-        }
-    }
+    let sids = ingest_plain(&store, &src, 4).await;
     // u0 and u1 leased and nacked back: ready list u2 u3 u0 u1, with
     // states for u0 and u1
     let l = store.lease(&src, &q1, 2, 30_000).await.unwrap().unwrap();
