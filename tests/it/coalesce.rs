@@ -425,7 +425,11 @@ async fn an_unreadable_delivery_state_fails_its_call_and_loses_nothing_else_redi
         .await
         .unwrap();
     // u2 and u3 leased, u0 unreadable: the call fails
-    assert!(store.lease(&src, &q1, 10, 30_000).await.is_err());
+    // a store failure (500), not "unavailable, retry" (503)
+    assert!(matches!(
+        store.lease(&src, &q1, 10, 30_000).await,
+        Err(StoreError::Failed(_))
+    ));
     // u1 was put back and is leased next
     let next = store.lease(&src, &q1, 10, 30_000).await.unwrap().unwrap();
     let ids: Vec<&str> = next.iter().map(|l| l.message.stream_id.as_str()).collect();
@@ -460,7 +464,10 @@ async fn an_unreadable_delivery_state_fails_its_call_and_loses_nothing_else_redi
             reason: String::new(),
         },
     ];
-    assert!(store.settle_many(&src, &q1, &items).await.is_err());
+    assert!(matches!(
+        store.settle_many(&src, &q1, &items).await,
+        Err(StoreError::Failed(_))
+    ));
     let st = store
         .delivery_state(&src, &q1, &sids[1])
         .await

@@ -10,6 +10,7 @@
 -- ARGV[3] lease duration in ms (0 = the queue's default)
 -- Returns {"gone"} | {"ok", now, {sid, attempt, gen, expiresAt, maxAttempts,
 --          replayed, {field, value, ...}}, ...}
+--       | an error "unreadable delivery state <sid>" (see below)
 local q = ARGV[1]
 local raw = redis.call('HGET', KEYS[2], q)
 if not raw then return { 'gone' } end

@@ -12,7 +12,8 @@
 --         (nack: delay ms, -1 = backoff policy; extend: new lease ms)
 -- Returns {"gone"} when the queue is gone, else {"ok", r1, r2, …} with one
 -- reply per item: {"gone"} | {"stale"} | {"expired"} |
--- {"ok", newState, leaseExpiresAt}
+-- {"ok", newState, leaseExpiresAt}; or an error "unreadable delivery state
+-- <sid>" (see below)
 local q = ARGV[1]
 local raw = redis.call('HGET', KEYS[1], q)
 if not raw then return { 'gone' } end
