@@ -442,11 +442,12 @@ async fn an_unreadable_delivery_state_fails_its_call_and_loses_nothing_else_redi
         "u1, and u2 u3 of the failed call"
     );
 
-    // a settle that meets the unreadable state after an ack keeps the ack
+    // a settle that meets an unreadable state (a lease without its expiry)
+    // after an ack keeps the ack
     let _: () = redis::cmd("HSET")
         .arg(&st_key)
         .arg(&sids[0])
-        .arg(r#"{"s":"leased"}"#)
+        .arg(r#"{"s":"leased","a":1,"g":1}"#)
         .query_async(&mut c)
         .await
         .unwrap();

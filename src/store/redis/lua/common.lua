@@ -64,16 +64,19 @@ local function load_state(k, sid, pol)
   return nil
 end
 
--- A stored state as a table, or nil when it is not one this script can
--- work with (not JSON, or without its state name and attempt count): the
--- callers that write in bulk check before they count on it, so an
--- unreadable state stops them before their writes are half done.
+-- A stored state as a table, or nil when it is not one the scripts can
+-- work with (not JSON; no state name or attempt count; a lease without
+-- its expiry; a history that is not a list): the callers that write in
+-- bulk check before they count on it, so an unreadable state stops them
+-- before their writes are half done.
 local function decode_state(raw)
   local ok, st = pcall(cjson.decode, raw)
-  if ok and type(st) == 'table' and type(st.s) == 'string' and type(st.a) == 'number' then
-    return st
+  if not ok or type(st) ~= 'table' or type(st.s) ~= 'string' or type(st.a) ~= 'number' then
+    return nil
   end
-  return nil
+  if st.s == 'leased' and type(st.e) ~= 'number' then return nil end
+  if st.h ~= nil and type(st.h) ~= 'table' then return nil end
+  return st
 end
 
 local function encode_state(st)
