@@ -5,7 +5,8 @@
 
 use futures_util::future::join_all;
 use hookbay::store::{
-    Fanout, IngestOutcome, NewMessage, SettleItem, SettleOp, SettleOutcome, Store, StoreError,
+    Fanout, IngestOutcome, NewMessage, ReplaySelector, SettleItem, SettleOp, SettleOutcome, Store,
+    StoreError,
 };
 use serde_json::json;
 
@@ -389,11 +390,12 @@ async fn concurrent_ingests_share_one_script_call_redis_test() {
 }
 
 /// A delivery state the scripts cannot read (here written by hand; a bug
-/// or a damaged import in life) fails the call that meets it, and the
-/// bulk reads and writes lose nothing else: a lease puts the rest of its
-/// chunk back in order, a settle keeps the items applied before it.
+/// or a damaged import in life) stops nothing: a lease leaves it out and
+/// leases the rest, a settle answers it "gone" and applies the others, the
+/// upkeep drops it from the lease set, and a replay makes it deliverable
+/// again under a lease generation no earlier token holds.
 #[tokio::test]
-async fn an_unreadable_delivery_state_fails_its_call_and_loses_nothing_else_redis_test() {
+async fn an_unreadable_delivery_state_fails_no_call_and_a_replay_mends_it_redis_test() {
     let storage = Storage::start(Backend::Redis);
     let store = hookbay::app::open_store(&config(&storage)).await.unwrap();
     let (src, q1, _) = catalog(&store).await;
@@ -417,64 +419,91 @@ async fn an_unreadable_delivery_state_fails_its_call_and_loses_nothing_else_redi
     }
     let st_key = format!("hb:{{{src}}}:q:{q1}:st");
     let mut c = storage.redis().conn().await;
-    let _: () = redis::cmd("HSET")
-        .arg(&st_key)
-        .arg(&sids[0])
-        .arg("not json")
+    let hset = |sid: &str, v: &str| redis::cmd("HSET").arg(&st_key).arg(sid).arg(v).clone();
+    let _: () = hset(&sids[0], "not json")
         .query_async(&mut c)
         .await
         .unwrap();
-    // u2 and u3 leased, u0 unreadable: the call fails
-    // a store failure (500), not "unavailable, retry" (503)
-    assert!(matches!(
-        store.lease(&src, &q1, 10, 30_000).await,
-        Err(StoreError::Failed(_))
-    ));
-    // u1 was put back and is leased next
-    let next = store.lease(&src, &q1, 10, 30_000).await.unwrap().unwrap();
-    let ids: Vec<&str> = next.iter().map(|l| l.message.stream_id.as_str()).collect();
-    assert_eq!(ids, [sids[1].as_str()]);
-    assert_eq!(next[0].attempt, 2);
-    let c1 = store.queue_counts(&src, &q1).await.unwrap();
+    let got = store.lease(&src, &q1, 10, 30_000).await.unwrap().unwrap();
+    let ids: Vec<&str> = got.iter().map(|l| l.message.stream_id.as_str()).collect();
     assert_eq!(
-        (c1.ready, c1.leased),
-        (0, 3),
-        "u1, and u2 u3 of the failed call"
+        ids,
+        [&sids[2], &sids[3], &sids[1]],
+        "all but the unreadable one"
+    );
+    let c1 = store.queue_counts(&src, &q1).await.unwrap();
+    assert_eq!((c1.ready, c1.leased), (0, 3));
+
+    // a settle: the unreadable one (a lease without its expiry) is gone,
+    // the others apply
+    let _: () = hset(&sids[0], r#"{"s":"leased","a":1,"g":1}"#)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let item = |sid: &str, generation: u64| SettleItem {
+        stream_id: sid.to_string(),
+        generation,
+        op: SettleOp::Ack,
+        reason: String::new(),
+    };
+    let out = store
+        .settle_many(
+            &src,
+            &q1,
+            &[item(&sids[0], 1), item(&sids[1], got[2].generation)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(out[0], SettleOutcome::Gone);
+    assert!(
+        matches!(&out[1], SettleOutcome::Done { state, .. } if state == "acked"),
+        "{out:?}"
     );
 
-    // a settle that meets an unreadable state (a lease without its expiry)
-    // after an ack keeps the ack
-    let _: () = redis::cmd("HSET")
-        .arg(&st_key)
-        .arg(&sids[0])
-        .arg(r#"{"s":"leased","a":1,"g":1}"#)
+    // an unreadable state in the lease set, its lease expired: the next
+    // lease's upkeep drops it instead of failing
+    let _: () = hset(&sids[2], "not json")
         .query_async(&mut c)
         .await
         .unwrap();
-    let items = [
-        SettleItem {
-            stream_id: sids[1].clone(),
-            generation: next[0].generation,
-            op: SettleOp::Ack,
-            reason: String::new(),
-        },
-        SettleItem {
-            stream_id: sids[0].clone(),
-            generation: 1,
-            op: SettleOp::Ack,
-            reason: String::new(),
-        },
-    ];
-    assert!(matches!(
-        store.settle_many(&src, &q1, &items).await,
-        Err(StoreError::Failed(_))
-    ));
-    let st = store
-        .delivery_state(&src, &q1, &sids[1])
+    let _: () = redis::cmd("ZADD")
+        .arg(format!("hb:{{{src}}}:q:{q1}:leased"))
+        .arg(0)
+        .arg(&sids[2])
+        .query_async(&mut c)
         .await
-        .unwrap()
-        .expect("state");
-    assert_eq!(st.state, "acked");
+        .unwrap();
+    assert_eq!(
+        store
+            .lease(&src, &q1, 10, 30_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .len(),
+        0
+    );
     let c1 = store.queue_counts(&src, &q1).await.unwrap();
-    assert_eq!(c1.leased, 2, "u1 left the lease set");
+    assert_eq!(c1.leased, 1, "only u3 is still leased");
+
+    // a replay writes u0 a fresh state, under a generation above any
+    // earlier lease's
+    let n = store
+        .replay(&src, &q1, &ReplaySelector::Ids(vec![sids[0].clone()]))
+        .await
+        .unwrap();
+    assert_eq!(n, Some(1));
+    let again = store.lease(&src, &q1, 10, 30_000).await.unwrap().unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].message.stream_id, sids[0]);
+    assert_eq!(again[0].attempt, 1);
+    assert!(again[0].generation > 1_000_000, "{}", again[0].generation);
+    let stale = store
+        .settle(&src, &q1, &sids[0], 2, SettleOp::Ack, "")
+        .await
+        .unwrap();
+    assert_eq!(stale, SettleOutcome::Stale, "an earlier generation");
+    assert!(matches!(
+        ack(&store, &src, &q1, &again[0]).await,
+        Ok(SettleOutcome::Done { .. })
+    ));
 }

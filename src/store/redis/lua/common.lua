@@ -54,21 +54,13 @@ local function qkeys(prefix, q)
            dead = b .. 'dead', st = b .. 'st' }
 end
 
--- A message ingested after the queue was attached has no stored state until
--- it is first leased (ingest stays cheap): with `pol`, such a message reads
--- as fresh and ready. Without `pol`, a missing state reads as nil.
-local function load_state(k, sid, pol)
-  local raw = redis.call('HGET', k.st, sid)
-  if raw then return cjson.decode(raw) end
-  if pol and sid_after(sid, pol.since) then return { s = 'ready', a = 0, g = 0 } end
-  return nil
-end
-
 -- A stored state as a table, or nil when it is not one the scripts can
 -- work with (not JSON; no state name or attempt count; a lease without
--- its expiry; a history that is not a list): the callers that write in
--- bulk check before they count on it, so an unreadable state stops them
--- before their writes are half done.
+-- its expiry; a history that is not a list) — a bug or a damaged import.
+-- Such a state never stops a queue nor fails a call: upkeep drops it from
+-- the delayed and lease sets, retention trims its message, lease.lua leaves
+-- it out of the ready list and settle.lua answers "gone" for it (both note
+-- it in Redis's log), and replay.lua writes a fresh one.
 local function decode_state(raw)
   local ok, st = pcall(cjson.decode, raw)
   if not ok or type(st) ~= 'table' or type(st.s) ~= 'string' or type(st.a) ~= 'number' then
@@ -77,6 +69,17 @@ local function decode_state(raw)
   if st.s == 'leased' and type(st.e) ~= 'number' then return nil end
   if st.h ~= nil and type(st.h) ~= 'table' then return nil end
   return st
+end
+
+-- A message ingested after the queue was attached has no stored state until
+-- it is first leased (ingest stays cheap): with `pol`, such a message reads
+-- as fresh and ready. Without `pol`, a missing state reads as nil, and so
+-- does an unreadable one (see decode_state).
+local function load_state(k, sid, pol)
+  local raw = redis.call('HGET', k.st, sid)
+  if raw then return decode_state(raw) end
+  if pol and sid_after(sid, pol.since) then return { s = 'ready', a = 0, g = 0 } end
+  return nil
 end
 
 local function encode_state(st)

@@ -12,8 +12,7 @@
 --         (nack: delay ms, -1 = backoff policy; extend: new lease ms)
 -- Returns {"gone"} when the queue is gone, else {"ok", r1, r2, …} with one
 -- reply per item: {"gone"} | {"stale"} | {"expired"} |
--- {"ok", newState, leaseExpiresAt}; or an error "unreadable delivery state
--- <sid>" (see below)
+-- {"ok", newState, leaseExpiresAt}
 local q = ARGV[1]
 local raw = redis.call('HGET', KEYS[1], q)
 if not raw then return { 'gone' } end
@@ -26,9 +25,8 @@ local woken = 0
 -- once at the end (one HSET), and acked deliveries leave the lease set in
 -- one ZREM: a command per item cost more than the rest of the item. An item
 -- sees the items before it (a sid twice in one call: the second finds the
--- first's outcome), as when each wrote at once. An unreadable state ends
--- the call with an error after the items before it are written (Redis
--- keeps a failed script's writes: no half-applied item is left behind).
+-- first's outcome), as when each wrote at once. An unreadable state (see
+-- decode_state) answers its item "gone" and is noted in Redis's log.
 local n = tonumber(ARGV[2])
 local sids = {}
 for i = 0, n - 1 do sids[i + 1] = ARGV[4 + 5 * i] end
@@ -41,8 +39,10 @@ local function settle_one(i, op, sid, gen, reason, num)
   if st == nil then
     st = false
     if raws[i] then
-      st = decode_state(raws[i])
-      if not st then return nil end
+      st = decode_state(raws[i]) or false
+      if not st then
+        redis.log(redis.LOG_WARNING, 'hookbay: unreadable delivery state ' .. k.st .. ' ' .. sid)
+      end
     end
     states[sid] = st
   end
@@ -76,32 +76,23 @@ local function settle_one(i, op, sid, gen, reason, num)
   return redis.error_reply('unknown op')
 end
 
--- an acked delivery is never leased again within the call (only
--- lease.lua leases), so its removal from the lease set can wait till here
-local function flush()
-  call_many('ZREM', k.leased, acked)
-  local written, seen = {}, {}
-  for _, sid in ipairs(changed) do
-    if not seen[sid] then
-      seen[sid] = true
-      written[#written + 1] = sid
-      written[#written + 1] = encode_state(states[sid])
-    end
-  end
-  call_many('HSET', k.st, written)
-  wake(source_of(KEYS[1]), q, woken)
-end
-
 local out = { 'ok' }
 for i = 0, n - 1 do
   local b = 3 + 5 * i
-  local r = settle_one(i + 1, ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3],
+  out[#out + 1] = settle_one(i + 1, ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3],
     tonumber(ARGV[b + 4]))
-  if r == nil then
-    flush()
-    return redis.error_reply('unreadable delivery state ' .. ARGV[b + 1])
-  end
-  out[#out + 1] = r
 end
-flush()
+-- an acked delivery is never leased again within the call (only
+-- lease.lua leases), so its removal from the lease set can wait till here
+call_many('ZREM', k.leased, acked)
+local written, seen = {}, {}
+for _, sid in ipairs(changed) do
+  if not seen[sid] then
+    seen[sid] = true
+    written[#written + 1] = sid
+    written[#written + 1] = encode_state(states[sid])
+  end
+end
+call_many('HSET', k.st, written)
+wake(source_of(KEYS[1]), q, woken)
 return out
