@@ -75,11 +75,20 @@ end
 -- it is first leased (ingest stays cheap): with `pol`, such a message reads
 -- as fresh and ready. Without `pol`, a missing state reads as nil, and so
 -- does an unreadable one (see decode_state).
-local function load_state(k, sid, pol)
-  local raw = redis.call('HGET', k.st, sid)
+-- (`read_state` is the same for a raw value the caller already holds.)
+local function read_state(raw, sid, pol)
   if raw then return decode_state(raw) end
   if pol and sid_after(sid, pol.since) then return { s = 'ready', a = 0, g = 0 } end
   return nil
+end
+
+local function load_state(k, sid, pol)
+  return read_state(redis.call('HGET', k.st, sid), sid, pol)
+end
+
+-- Note an unreadable state (see decode_state) in Redis's log.
+local function log_unreadable(k, sid)
+  redis.log(redis.LOG_WARNING, 'hookbay: unreadable delivery state ' .. k.st .. ' ' .. sid)
 end
 
 local function encode_state(st)

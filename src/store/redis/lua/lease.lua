@@ -48,17 +48,9 @@ while n < want do
   for i, sid in ipairs(sids) do
     if not seen[sid] then
       seen[sid] = true
-      local st = false
-      if raws[i] then
-        st = decode_state(raws[i])
-        if not st then
-          -- unreadable (see decode_state): left out of the ready list, so
-          -- it fails no lease, and noted in Redis's log
-          redis.log(redis.LOG_WARNING, 'hookbay: unreadable delivery state ' .. k.st .. ' ' .. sid)
-        end
-      elseif sid_after(sid, pol.since) then
-        st = { s = 'ready', a = 0, g = 0 }
-      end
+      local st = read_state(raws[i], sid, pol)
+      -- unreadable: left out of the ready list, so it fails no lease
+      if raws[i] and not st then log_unreadable(k, sid) end
       local fields = entries[sid]
       if not fields then
         local e = redis.call('XRANGE', KEYS[1], sid, sid)

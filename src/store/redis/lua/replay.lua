@@ -32,7 +32,7 @@ local n = 0
 for _, sid in ipairs(sids) do
   if #redis.call('XRANGE', KEYS[1], sid, sid) == 1 then
     local raw = redis.call('HGET', k.st, sid)
-    local st = raw and decode_state(raw)
+    local st = read_state(raw, sid, pol)
     if raw and not st then
       -- unreadable (see decode_state): out of every list and set, and a
       -- fresh state whose lease generation no token issued before can hold
@@ -42,7 +42,7 @@ for _, sid in ipairs(sids) do
       redis.call('ZREM', k.dead, sid)
       st = { a = 0, g = now }
     elseif not st then
-      st = load_state(k, sid, pol) or { a = 0, g = 0 }
+      st = { a = 0, g = 0 }
     end
     if st.s == 'ready' then redis.call('LREM', k.ready, 0, sid)
     elseif st.s == 'delayed' then redis.call('ZREM', k.delayed, sid)

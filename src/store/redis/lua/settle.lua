@@ -37,13 +37,8 @@ local states, changed, acked = {}, {}, {}
 local function settle_one(i, op, sid, gen, reason, num)
   local st = states[sid]
   if st == nil then
-    st = false
-    if raws[i] then
-      st = decode_state(raws[i]) or false
-      if not st then
-        redis.log(redis.LOG_WARNING, 'hookbay: unreadable delivery state ' .. k.st .. ' ' .. sid)
-      end
-    end
+    st = read_state(raws[i], sid) or false
+    if raws[i] and not st then log_unreadable(k, sid) end
     states[sid] = st
   end
   if not st then return { 'gone' } end
