@@ -418,6 +418,20 @@ async fn settle_batch_phase(api: &Api, n: u64) -> f64 {
     rate
 }
 
+/// POST `body` as JSON with a bearer token; the JSON answer (null when
+/// it is not JSON).
+async fn post_json(http: &reqwest::Client, url: &str, token: &str, body: Value) -> Value {
+    http.post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .unwrap_or_default()
+}
+
 /// Drain up to `limit` messages of `q` (until it is empty) with 2 batch
 /// workers: (msg/s, messages acked).
 async fn drain(api: &Api, q: &str, limit: u64) -> (f64, u64) {
@@ -435,16 +449,13 @@ async fn drain(api: &Api, q: &str, limit: u64) -> (f64, u64) {
         tasks.push(tokio::spawn(async move {
             while done.load(Ordering::Relaxed) < limit {
                 let max = (limit - done.load(Ordering::Relaxed)).min(100);
-                let v: Value = http
-                    .post(format!("{base}/v1/queues/{q}/lease"))
-                    .bearer_auth(&token)
-                    .json(&json!({ "max": max }))
-                    .send()
-                    .await
-                    .expect("lease")
-                    .json()
-                    .await
-                    .unwrap_or_default();
+                let v = post_json(
+                    &http,
+                    &format!("{base}/v1/queues/{q}/lease"),
+                    &token,
+                    json!({ "max": max }),
+                )
+                .await;
                 let msgs = v["messages"].as_array().cloned().unwrap_or_default();
                 if msgs.is_empty() {
                     return;
@@ -459,16 +470,13 @@ async fn drain(api: &Api, q: &str, limit: u64) -> (f64, u64) {
                     })
                     .map(|t| json!({"token": t, "outcome": "ack"}))
                     .collect();
-                let r: Value = http
-                    .post(format!("{base}/v1/queues/{q}/settle"))
-                    .bearer_auth(&token)
-                    .json(&json!({ "items": items }))
-                    .send()
-                    .await
-                    .expect("settle")
-                    .json()
-                    .await
-                    .unwrap_or_default();
+                let r = post_json(
+                    &http,
+                    &format!("{base}/v1/queues/{q}/settle"),
+                    &token,
+                    json!({ "items": items }),
+                )
+                .await;
                 let ok = r["results"]
                     .as_array()
                     .map_or(0, |a| a.iter().filter(|x| x["status"] == 204).count());
