@@ -25,6 +25,8 @@ pub struct Keys {
     /// current first
     lease: Vec<Vec<u8>>,
     admin_digest: Option<[u8; 32]>,
+    /// tenant tokens that verified, by their SHA-256 (see `tenant.rs`)
+    verified: tenant::Verified,
 }
 
 fn derive(secret: &str, purpose: &str) -> Vec<u8> {
@@ -53,6 +55,7 @@ impl Keys {
                 .map(|s| derive(s, "hookbay/lease/v1"))
                 .collect(),
             admin_digest: admin_token.map(|t| Sha256::digest(t.as_bytes()).into()),
+            verified: Default::default(),
         }
     }
 
