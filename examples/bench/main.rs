@@ -855,6 +855,32 @@ fn cpu_secs(pid: u32) -> f64 {
 /// connections, each used by one request at a time (what a plain handler
 /// with a connection pool does); else one multiplexed connection that
 /// pipelines concurrent requests (a stronger baseline). Returns its URL.
+/// The ceiling: an actix-web handler that takes the body and answers 202
+/// with the same JSON shape, storing nothing — what the HTTP front alone
+/// costs on this machine beside wrk. Returns its URL.
+fn noop_server() -> String {
+    let port = free_port();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            actix_web::HttpServer::new(|| {
+                actix_web::App::new().route(
+                    "/in",
+                    actix_web::web::post().to(|body: actix_web::web::Bytes| async move {
+                        actix_web::HttpResponse::Accepted().json(json!({ "id": body.len() }))
+                    }),
+                )
+            })
+            .workers(2)
+            .bind(("127.0.0.1", port))
+            .expect("bind")
+            .run()
+            .await
+            .expect("no-op server")
+        })
+    });
+    format!("http://127.0.0.1:{port}/in")
+}
+
 fn naive_server(redis_url: String, pooled: bool) -> String {
     type Pool = Vec<tokio::sync::Mutex<redis::aio::MultiplexedConnection>>;
     let port = free_port();
@@ -919,7 +945,8 @@ fn naive_server(redis_url: String, pooled: bool) -> String {
 async fn baseline_phase(api: &Api, redis_url: &str, secs: u64) -> (f64, f64) {
     let naive = naive_server(redis_url.to_string(), true);
     let piped = naive_server(redis_url.to_string(), false);
-    for u in [&naive, &piped] {
+    let noop = noop_server();
+    for u in [&naive, &piped, &noop] {
         let deadline = Instant::now() + Duration::from_secs(10);
         while api
             .http
@@ -953,12 +980,16 @@ async fn baseline_phase(api: &Api, redis_url: &str, secs: u64) -> (f64, f64) {
                 .0,
         );
     }
+    let ceiling = ingest_phase(&api.http, &noop, round, "no-op handler, stores nothing")
+        .await
+        .0;
     let (hm, nm, pm) = (pct(&mut h, 0.5), pct(&mut n, 0.5), pct(&mut p, 0.5));
     println!(
         "  hookbay vs the naive baselines (medians): {hm:.0} vs {nm:.0} req/s pooled → {:.2}×; \
-         vs {pm:.0} req/s multiplexed → {:.2}×",
+         vs {pm:.0} req/s multiplexed → {:.2}×; the no-op ceiling {ceiling:.0} req/s = {:.2}× pooled",
         hm / nm,
-        hm / pm
+        hm / pm,
+        ceiling / nm
     );
     (hm, nm)
 }
