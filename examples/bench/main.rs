@@ -942,7 +942,7 @@ fn naive_server(redis_url: String, pooled: bool) -> String {
 
 /// hookbay's ingest against the naive baseline on the same Redis, in 3
 /// alternating rounds each; returns (hookbay median, naive median).
-async fn baseline_phase(api: &Api, redis_url: &str, secs: u64) -> (f64, f64) {
+async fn baseline_phase(api: &Api, redis_url: &str, secs: u64) -> (f64, f64, f64) {
     let naive = naive_server(redis_url.to_string(), true);
     let piped = naive_server(redis_url.to_string(), false);
     let noop = noop_server();
@@ -991,7 +991,7 @@ async fn baseline_phase(api: &Api, redis_url: &str, secs: u64) -> (f64, f64) {
         hm / pm,
         ceiling / nm
     );
-    (hm, nm)
+    (hm, nm, ceiling)
 }
 
 /// The routing work itself, in this process (no server, no noise): build
@@ -1226,8 +1226,9 @@ struct Figures {
     /// ingest req/s on a 5-queue source: (no filters, every queue filtered)
     filter: (f64, f64),
     settle_batch: f64,
-    /// (hookbay, naive baseline) ingest req/s, alternating rounds (Redis run)
-    baseline: (f64, f64),
+    /// (hookbay, naive baseline, no-op ceiling) ingest req/s, alternating
+    /// rounds (Redis run)
+    baseline: (f64, f64, f64),
     /// 10,000 streams: (seconds until all streamed, KiB per stream, relay
     /// RSS MiB with them open, wake p99 ms)
     streams: (f64, f64, f64, f64),
@@ -1355,7 +1356,7 @@ async fn run_backend(backend: &str, secs: u64) -> Figures {
         filter: (nan, nan),
         streams: (nan, nan, nan, nan),
         settle_batch: nan,
-        baseline: (nan, nan),
+        baseline: (nan, nan, nan),
         latency: (nan, nan),
         latency_5k: nan,
         settle_sse: nan,
@@ -1464,10 +1465,11 @@ async fn main() {
         if ratio { "  ratio" } else { "" }
     );
     type Row = (&'static str, fn(&Figures) -> f64);
-    let rows: [Row; 22] = [
+    let rows: [Row; 23] = [
         ("ingest req/s (c=50, 1 KiB, 2 q)", |f| f.ingest.0),
         ("ingest p99 ms", |f| f.ingest.2),
         ("naive XADD baseline req/s", |f| f.baseline.1),
+        ("no-op handler (ceiling) req/s", |f| f.baseline.2),
         ("hookbay / naive (alternating)", |f| {
             f.baseline.0 / f.baseline.1
         }),
