@@ -167,15 +167,24 @@ impl RedisStore {
         let headers = serde_json::to_string(m.headers)?;
         let dedupe = m.dedupe_key.map(dedupe_digest).unwrap_or_default();
         let fields = m.fields(&headers);
-        let mut args: Vec<Vec<u8>> =
-            Vec::with_capacity(5 + 2 * m.fanout.queues.len() + 2 * fields.len());
+        // only the queues routing filtered out: the script delivers to
+        // every queue not listed (most messages go everywhere, and each
+        // argument costs Redis a conversion into Lua)
+        let skipped: Vec<&str> = m
+            .fanout
+            .queues
+            .iter()
+            .filter(|(_, to)| !to)
+            .map(|(q, _)| q.as_str())
+            .collect();
+        let mut args: Vec<Vec<u8>> = Vec::with_capacity(5 + 2 * skipped.len() + 2 * fields.len());
         args.push(dedupe.into_bytes());
         args.push(m.dedupe_window_secs.to_string().into_bytes());
         args.push(m.fanout.version.to_string().into_bytes());
-        args.push(m.fanout.queues.len().to_string().into_bytes());
-        for (q, to) in m.fanout.queues {
+        args.push(skipped.len().to_string().into_bytes());
+        for q in skipped {
             args.push(q.as_bytes().to_vec());
-            args.push(if *to { b"1".to_vec() } else { b"0".to_vec() });
+            args.push(b"0".to_vec());
         }
         args.push((2 * fields.len()).to_string().into_bytes());
         for (name, value) in fields {

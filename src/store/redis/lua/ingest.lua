@@ -17,7 +17,7 @@
 --           routing version the caller decided at
 --           n: number of routing decisions that follow
 --           n pairs: queue id, "1" (deliver) | "0" (filtered out); a queue
---             not listed gets the message
+--             not listed gets the message (the relay lists only the "0"s)
 --           f: number of stream entry field/value arguments that follow
 --           f arguments: field, value, field, value, ...
 -- Returns one reply per message, in order: {"ok", streamId, queueCount}
