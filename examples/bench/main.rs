@@ -642,7 +642,7 @@ async fn reset(api: &Api, redis_port: Option<u16>) {
 /// that is empty and on one with `n` messages queued in front, in the same
 /// store, in 3 alternating rounds (empty, then backlog; the backlog's drain
 /// takes as many as the empty queue's did, so it holds ≥ `n` throughout):
-/// each round's ratio compares runs a minute apart, so the VM's drift
+/// each round's ratio compares runs seconds apart, so the VM's drift
 /// between phases does not count as a backlog effect; the medians of the
 /// rounds are returned. Also the bytes each retained 1 KiB message costs.
 /// On Redis every measurement starts with no AOF rewrite running (loading a
