@@ -863,33 +863,10 @@ fn cpu_secs(pid: u32) -> f64 {
 /// `redis_url`, in a thread of this process. `pooled`: a pool of 32
 /// connections, each used by one request at a time (what a plain handler
 /// with a connection pool does); else one multiplexed connection that
-/// pipelines concurrent requests (a stronger baseline). Returns its URL.
-/// The ceiling: an actix-web handler that takes the body and answers 202
-/// with the same JSON shape, storing nothing — what the HTTP front alone
-/// costs on this machine beside wrk. Returns its URL.
-fn noop_server() -> String {
-    let port = free_port();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            actix_web::HttpServer::new(|| {
-                actix_web::App::new().route(
-                    "/in",
-                    actix_web::web::post().to(|body: actix_web::web::Bytes| async move {
-                        actix_web::HttpResponse::Accepted().json(json!({ "id": body.len() }))
-                    }),
-                )
-            })
-            .workers(2)
-            .bind(("127.0.0.1", port))
-            .expect("bind")
-            .run()
-            .await
-            .expect("no-op server")
-        })
-    });
-    format!("http://127.0.0.1:{port}/in")
-}
-
+/// pipelines concurrent requests (a stronger baseline). Also `/noop`, the
+/// ceiling: the same app answering 202 with the same JSON shape and
+/// storing nothing — what the HTTP front alone costs on this machine beside
+/// wrk. Returns its base URL.
 fn naive_server(redis_url: String, pooled: bool) -> String {
     type Pool = Vec<tokio::sync::Mutex<redis::aio::MultiplexedConnection>>;
     let port = free_port();
@@ -906,37 +883,45 @@ fn naive_server(redis_url: String, pooled: bool) -> String {
             }
             let pool = actix_web::web::Data::new((pool, AtomicU64::new(0)));
             actix_web::HttpServer::new(move || {
-                actix_web::App::new().app_data(pool.clone()).route(
-                    "/in",
-                    actix_web::web::post().to(
-                        |pool: actix_web::web::Data<(Pool, AtomicU64)>,
-                         body: actix_web::web::Bytes| async move {
-                            let (conns, next) = pool.get_ref();
-                            let xadd = redis::cmd("XADD")
-                                .arg("naive")
-                                .arg("*")
-                                .arg("b")
-                                .arg(body.as_ref())
-                                .clone();
-                            let r: redis::RedisResult<String> = if conns.len() == 1 {
-                                // multiplexed: requests share (and pipeline on) it
-                                let mut c = conns[0].lock().await.clone();
-                                xadd.query_async(&mut c).await
-                            } else {
-                                // pooled: this request holds a connection for its round trip
-                                let i = next.fetch_add(1, Ordering::Relaxed) as usize % conns.len();
-                                let mut c = conns[i].lock().await;
-                                xadd.query_async(&mut *c).await
-                            };
-                            match r {
-                                Ok(id) => {
-                                    actix_web::HttpResponse::Accepted().json(json!({ "id": id }))
+                let noop = |body: actix_web::web::Bytes| async move {
+                    actix_web::HttpResponse::Accepted().json(json!({ "id": body.len() }))
+                };
+                actix_web::App::new()
+                    .app_data(pool.clone())
+                    .route("/noop", actix_web::web::post().to(noop))
+                    .route(
+                        "/in",
+                        actix_web::web::post().to(
+                            |pool: actix_web::web::Data<(Pool, AtomicU64)>,
+                             body: actix_web::web::Bytes| async move {
+                                let (conns, next) = pool.get_ref();
+                                let xadd = redis::cmd("XADD")
+                                    .arg("naive")
+                                    .arg("*")
+                                    .arg("b")
+                                    .arg(body.as_ref())
+                                    .clone();
+                                let r: redis::RedisResult<String> = if conns.len() == 1 {
+                                    // multiplexed: requests share (and pipeline on) it
+                                    let mut c = conns[0].lock().await.clone();
+                                    xadd.query_async(&mut c).await
+                                } else {
+                                    // pooled: this request holds a connection for its round trip
+                                    let i =
+                                        next.fetch_add(1, Ordering::Relaxed) as usize % conns.len();
+                                    let mut c = conns[i].lock().await;
+                                    xadd.query_async(&mut *c).await
+                                };
+                                match r {
+                                    Ok(id) => actix_web::HttpResponse::Accepted()
+                                        .json(json!({ "id": id })),
+                                    Err(_) => {
+                                        actix_web::HttpResponse::ServiceUnavailable().finish()
+                                    }
                                 }
-                                Err(_) => actix_web::HttpResponse::ServiceUnavailable().finish(),
-                            }
-                        },
-                    ),
-                )
+                            },
+                        ),
+                    )
             })
             .workers(2)
             .bind(("127.0.0.1", port))
@@ -946,15 +931,16 @@ fn naive_server(redis_url: String, pooled: bool) -> String {
             .expect("naive server")
         })
     });
-    format!("http://127.0.0.1:{port}/in")
+    format!("http://127.0.0.1:{port}")
 }
 
 /// hookbay's ingest against the naive baseline on the same Redis, in 3
-/// alternating rounds each; returns (hookbay median, naive median).
+/// alternating rounds each, then the no-op ceiling once; returns (hookbay
+/// median, naive median, ceiling).
 async fn baseline_phase(api: &Api, redis_url: &str, secs: u64) -> (f64, f64, f64) {
-    let naive = naive_server(redis_url.to_string(), true);
-    let piped = naive_server(redis_url.to_string(), false);
-    let noop = noop_server();
+    let pooled = naive_server(redis_url.to_string(), true);
+    let (naive, noop) = (format!("{pooled}/in"), format!("{pooled}/noop"));
+    let piped = format!("{}/in", naive_server(redis_url.to_string(), false));
     for u in [&naive, &piped, &noop] {
         let deadline = Instant::now() + Duration::from_secs(10);
         while api

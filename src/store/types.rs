@@ -30,6 +30,15 @@ pub struct Fanout<'a> {
 }
 
 impl Fanout<'_> {
+    /// The queues routing filtered the message out of (every other queue
+    /// gets it).
+    pub fn skipped(&self) -> impl Iterator<Item = &str> {
+        self.queues
+            .iter()
+            .filter(|(_, to)| !to)
+            .map(|(q, _)| q.as_str())
+    }
+
     /// Whether the message goes to `queue_id`.
     pub fn to(&self, queue_id: &str) -> bool {
         self.queues

@@ -505,13 +505,7 @@ impl EmbeddedStore {
             window_ms: (m.dedupe_window_secs as i64).saturating_mul(1000),
             event_type: m.event_type.map(Into::into),
             routes_version: m.fanout.version,
-            skip: m
-                .fanout
-                .queues
-                .iter()
-                .filter(|(_, to)| !to)
-                .map(|(q, _)| q.clone())
-                .collect(),
+            skip: m.fanout.skipped().map(String::from).collect(),
         };
         let source_id = source_id.to_string();
         let busy = self.inner.busy.clone();

@@ -170,13 +170,7 @@ impl RedisStore {
         // only the queues routing filtered out: the script delivers to
         // every queue not listed (most messages go everywhere, and each
         // argument costs Redis a conversion into Lua)
-        let skipped: Vec<&str> = m
-            .fanout
-            .queues
-            .iter()
-            .filter(|(_, to)| !to)
-            .map(|(q, _)| q.as_str())
-            .collect();
+        let skipped: Vec<&str> = m.fanout.skipped().collect();
         let mut args: Vec<Vec<u8>> = Vec::with_capacity(5 + 2 * skipped.len() + 2 * fields.len());
         args.push(dedupe.into_bytes());
         args.push(m.dedupe_window_secs.to_string().into_bytes());
